@@ -1,0 +1,32 @@
+/*
+ * api: how one client API (OpenAI now; Anthropic Messages and Bedrock Converse later) renders the
+ * canonical response, stream chunks and errors.  Requests of every client API are translated into the
+ * canonical OpenAI-chat shape on arrival; these functions translate back.
+ */
+#ifndef GANTRY_API_H
+#define GANTRY_API_H
+
+#include <cJSON.h>
+#include <gantry/plugin.h>
+
+#include "util.h"
+
+typedef struct gantry_req req_t;
+
+struct api_fmt {
+    const char *name;
+    const char *stream_content_type;
+    /* The body of a non-streamed answer. */
+    int (*response)(req_t *r, const cJSON *resp, buf_t *out);
+    /* The bytes of one stream chunk (may append nothing). */
+    int (*chunk)(req_t *r, const cJSON *chunk, buf_t *out);
+    /* The bytes that end a stream. */
+    int (*stream_end)(req_t *r, buf_t *out);
+    /* An error as a JSON body, or as the last event of a stream. */
+    int (*error_body)(req_t *r, const gantry_error_t *e, buf_t *out);
+    int (*stream_error)(req_t *r, const gantry_error_t *e, buf_t *out);
+};
+
+extern const struct api_fmt api_openai;
+
+#endif

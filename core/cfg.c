@@ -1,0 +1,489 @@
+#include "cfg.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cfg_schema.h"
+#include "log.h"
+#include "util.h"
+
+static unsigned error_count;
+
+void cfg_verror(const cfg_node_t *node, const char *fmt, va_list ap)
+{
+    char msg[1024];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    if (node != NULL)
+        log_msg(LOG_ERROR, NULL, "%s:%u:%u: %s", node->file, node->line, node->col, msg);
+    else
+        log_msg(LOG_ERROR, NULL, "%s", msg);
+    error_count++;
+}
+
+void cfg_error(const cfg_node_t *node, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    cfg_verror(node, fmt, ap);
+    va_end(ap);
+}
+
+void cfg_warn(const cfg_node_t *node, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (node != NULL)
+        log_msg(LOG_WARN, NULL, "%s:%u:%u: %s", node->file, node->line, node->col, msg);
+    else
+        log_msg(LOG_WARN, NULL, "%s", msg);
+}
+
+unsigned cfg_error_count(void)
+{
+    return error_count;
+}
+
+void cfg_error_reset(void)
+{
+    error_count = 0;
+}
+
+static const char *type_name(gantry_conf_type_t t)
+{
+    switch ((int)t) {
+    case GANTRY_CONF_STRING:
+        return "a string";
+    case GANTRY_CONF_INT:
+        return "an integer";
+    case GANTRY_CONF_NUMBER:
+        return "a number";
+    case GANTRY_CONF_BOOL:
+        return "a boolean (true/false)";
+    case GANTRY_CONF_MAP:
+        return "a map";
+    case GANTRY_CONF_SEQ:
+        return "a list";
+    case CFG_T_DURATION:
+        return "a duration (seconds, or a string like \"500ms\", \"30s\", \"5m\")";
+    default:
+        return "a value";
+    }
+}
+
+static bool type_ok(const cfg_node_t *n, gantry_conf_type_t t)
+{
+    int64_t i;
+    double d;
+    bool b;
+    switch ((int)t) {
+    case GANTRY_CONF_ANY:
+        return true;
+    case GANTRY_CONF_STRING:
+        return n->kind == CFG_STR || n->kind == CFG_INT || n->kind == CFG_NUM;
+    case GANTRY_CONF_INT:
+        return cfg_read_int(n, &i) == 0;
+    case GANTRY_CONF_NUMBER:
+        return cfg_read_num(n, &d) == 0;
+    case GANTRY_CONF_BOOL:
+        return cfg_read_bool(n, &b) == 0;
+    case GANTRY_CONF_MAP:
+        return n->kind == CFG_MAP;
+    case GANTRY_CONF_SEQ:
+        return n->kind == CFG_SEQ;
+    case CFG_T_DURATION: {
+        int64_t ms;
+        if (n->kind == CFG_INT || n->kind == CFG_NUM)
+            return n->d >= 0;
+        return n->kind == CFG_STR && parse_duration_ms(n->str, &ms) == 0;
+    }
+    }
+    return false;
+}
+
+static const gantry_conf_field_t *find_field(const gantry_conf_field_t *fields, const char *key)
+{
+    if (fields == NULL)
+        return NULL;
+    for (const gantry_conf_field_t *f = fields; f->name != NULL; f++) {
+        size_t n = strlen(f->name);
+        if (n > 0 && f->name[n - 1] == '*') {
+            if (strncmp(f->name, key, n - 1) == 0)
+                return f;
+        } else if (strcmp(f->name, key) == 0) {
+            return f;
+        }
+    }
+    return NULL;
+}
+
+void cfg_check_map(const cfg_node_t *map, const char *what, const gantry_conf_field_t *fields,
+                   const gantry_conf_field_t *extra)
+{
+    if (map == NULL)
+        return;
+    if (map->kind != CFG_MAP) {
+        cfg_error(map, "%s must be a map, not %s", what, cfg_kind_name(map->kind));
+        return;
+    }
+    for (size_t i = 0; i < map->count; i++) {
+        const cfg_pair_t *p = &map->pairs[i];
+        const gantry_conf_field_t *f = find_field(fields, p->key);
+        if (f == NULL)
+            f = find_field(extra, p->key);
+        if (f == NULL) {
+            cfg_node_t pos = *p->value;
+            pos.line = p->key_line;
+            pos.col = p->key_col;
+            cfg_error(&pos, "unknown key '%s' in %s", p->key, what);
+            continue;
+        }
+        if (p->value->kind == CFG_NULL && !(f->flags & GANTRY_CONF_REQUIRED))
+            continue; /* `key:` with no value means "not set", as in LiteLLM configs */
+        if (!type_ok(p->value, f->type)) {
+            cfg_error(p->value, "'%s' in %s must be %s, not %s", p->key, what, type_name(f->type),
+                      cfg_kind_name(p->value->kind));
+            continue;
+        }
+        if (f->flags & CFG_F_IGNORED) {
+            cfg_node_t pos = *p->value;
+            pos.line = p->key_line;
+            pos.col = p->key_col;
+            cfg_warn(&pos, "'%s' in %s is accepted for LiteLLM compatibility but not used by Gantry",
+                     p->key, what);
+        }
+    }
+    for (const gantry_conf_field_t *f = fields; f != NULL && f->name != NULL; f++) {
+        if ((f->flags & GANTRY_CONF_REQUIRED) && cfg_map_get(map, f->name) == NULL)
+            cfg_error(map, "%s is missing the required key '%s'", what, f->name);
+    }
+    for (const gantry_conf_field_t *f = extra; f != NULL && f->name != NULL; f++) {
+        if ((f->flags & GANTRY_CONF_REQUIRED) && cfg_map_get(map, f->name) == NULL)
+            cfg_error(map, "%s is missing the required key '%s'", what, f->name);
+    }
+}
+
+bool cfg_get_duration(const cfg_node_t *map, const char *key, int64_t *ms)
+{
+    const cfg_node_t *n = cfg_map_get(map, key);
+    if (n == NULL || n->kind == CFG_NULL)
+        return false;
+    if (n->kind == CFG_INT || n->kind == CFG_NUM) {
+        if (n->d < 0)
+            return false;
+        *ms = (int64_t)(n->d * 1000.0 + 0.5);
+        return true;
+    }
+    return n->kind == CFG_STR && parse_duration_ms(n->str, ms) == 0;
+}
+
+bool cfg_get_int(const cfg_node_t *map, const char *key, int64_t *v)
+{
+    const cfg_node_t *n = cfg_map_get(map, key);
+    return n != NULL && cfg_read_int(n, v) == 0;
+}
+
+bool cfg_get_num(const cfg_node_t *map, const char *key, double *v)
+{
+    const cfg_node_t *n = cfg_map_get(map, key);
+    return n != NULL && cfg_read_num(n, v) == 0;
+}
+
+bool cfg_get_bool(const cfg_node_t *map, const char *key, bool *v)
+{
+    const cfg_node_t *n = cfg_map_get(map, key);
+    return n != NULL && cfg_read_bool(n, v) == 0;
+}
+
+const char *cfg_get_str(const cfg_node_t *map, const char *key)
+{
+    const cfg_node_t *n = cfg_map_get(map, key);
+    if (n == NULL || (n->kind != CFG_STR && n->kind != CFG_INT && n->kind != CFG_NUM))
+        return NULL;
+    return n->str;
+}
+
+static void load_server(cfg_t *c, const cfg_node_t *s)
+{
+    cfg_server_t *v = &c->server;
+    v->host = "0.0.0.0";
+    v->port = 4000;
+    v->workers = 0;
+    v->http2 = v->h2c = true;
+    v->max_request_bytes = 4 << 20;
+    v->max_response_bytes = 64 << 20;
+    v->request_memory_bytes = 64 << 20;
+    v->connect_timeout_ms = 10000;
+    v->idle_timeout_ms = 300000;
+    v->drain_timeout_ms = 30000;
+    v->client_timeout_ms = 30000;
+    if (s == NULL)
+        return;
+    cfg_check_map(s, "server", cfg_server_fields, NULL);
+    const char *str;
+    int64_t i;
+    if ((str = cfg_get_str(s, "host")) != NULL)
+        v->host = str;
+    if (cfg_get_int(s, "port", &i)) {
+        if (i < 0 || i > 65535)
+            cfg_error(cfg_map_get(s, "port"), "port must be between 0 and 65535");
+        v->port = (int)i;
+    }
+    if (cfg_get_int(s, "workers", &i)) {
+        if (i < 0 || i > 256)
+            cfg_error(cfg_map_get(s, "workers"), "workers must be between 0 (= CPU count) and 256");
+        v->workers = (int)i;
+    }
+    cfg_get_bool(s, "http2", &v->http2);
+    cfg_get_bool(s, "h2c", &v->h2c);
+    v->tls_cert = cfg_get_str(s, "tls_cert");
+    v->tls_key = cfg_get_str(s, "tls_key");
+    if ((v->tls_cert == NULL) != (v->tls_key == NULL))
+        cfg_error(s, "server: tls_cert and tls_key must be given together");
+    struct {
+        const char *key;
+        int64_t *dst;
+        int64_t min;
+    } sizes[] = {{"max_request_bytes", &v->max_request_bytes, 1024},
+                 {"max_response_bytes", &v->max_response_bytes, 1024},
+                 {"request_memory_bytes", &v->request_memory_bytes, 65536}};
+    for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+        if (cfg_get_int(s, sizes[k].key, &i)) {
+            if (i < sizes[k].min)
+                cfg_error(cfg_map_get(s, sizes[k].key), "%s must be at least %lld", sizes[k].key,
+                          (long long)sizes[k].min);
+            *sizes[k].dst = i;
+        }
+    }
+    cfg_get_duration(s, "connect_timeout", &v->connect_timeout_ms);
+    cfg_get_duration(s, "idle_timeout", &v->idle_timeout_ms);
+    cfg_get_duration(s, "drain_timeout", &v->drain_timeout_ms);
+    cfg_get_duration(s, "client_timeout", &v->client_timeout_ms);
+}
+
+static void load_plugins(cfg_t *c, const cfg_node_t *p)
+{
+    if (p == NULL)
+        return;
+    cfg_check_map(p, "plugins", cfg_plugins_fields, NULL);
+    const cfg_node_t *path = cfg_map_get(p, "path");
+    if (path != NULL && path->kind == CFG_SEQ) {
+        c->plugin_path = calloc(path->count + 1, sizeof *c->plugin_path);
+        for (size_t i = 0; i < path->count; i++) {
+            if (path->items[i]->kind != CFG_STR)
+                cfg_error(path->items[i], "plugins.path entries must be directory names");
+            else
+                c->plugin_path[c->nplugin_path++] = path->items[i]->str;
+        }
+    }
+    const cfg_node_t *load = cfg_map_get(p, "load");
+    if (load == NULL || load->kind != CFG_SEQ)
+        return;
+    c->plugins = calloc(load->count + 1, sizeof *c->plugins);
+    for (size_t i = 0; i < load->count; i++) {
+        const cfg_node_t *e = load->items[i];
+        if (e->kind != CFG_MAP) {
+            cfg_error(e, "plugins.load entries must be maps with 'plugin', 'name' and 'config'");
+            continue;
+        }
+        cfg_check_map(e, "a plugins.load entry", cfg_plugin_entry_fields, NULL);
+        cfg_plugin_ref_t *r = &c->plugins[c->nplugins];
+        r->node = e;
+        r->plugin = cfg_get_str(e, "plugin");
+        r->name = cfg_get_str(e, "name");
+        if (r->name == NULL)
+            r->name = r->plugin;
+        r->config = cfg_map_get(e, "config");
+        if (r->config != NULL && r->config->kind == CFG_NULL)
+            r->config = NULL;
+        if (r->plugin == NULL)
+            continue;
+        for (size_t k = 0; k < c->nplugins; k++) {
+            if (strcmp(c->plugins[k].name, r->name) == 0) {
+                cfg_error(e, "a plugin instance named '%s' is already defined at line %u; give this "
+                             "one another 'name'",
+                          r->name, c->plugins[k].node->line);
+                break;
+            }
+        }
+        c->nplugins++;
+    }
+}
+
+static void load_deployment(cfg_t *c, const cfg_node_t *e, size_t index)
+{
+    if (e->kind != CFG_MAP) {
+        cfg_error(e, "model_list entries must be maps with model_name and litellm_params");
+        return;
+    }
+    cfg_check_map(e, "a model_list entry", cfg_model_fields, NULL);
+    const char *name = cfg_get_str(e, "model_name");
+    const cfg_node_t *params = cfg_map_get(e, "litellm_params");
+    const cfg_node_t *info = cfg_map_get(e, "model_info");
+    if (info != NULL && info->kind == CFG_NULL)
+        info = NULL;
+    cfg_check_map(info, "model_info", cfg_model_info_fields, NULL);
+    if (name == NULL || params == NULL || params->kind != CFG_MAP)
+        return;
+    if (*name == '\0') {
+        cfg_error(cfg_map_get(e, "model_name"), "model_name must not be empty");
+        return;
+    }
+    const cfg_node_t *mnode = cfg_map_get(params, "model");
+    if (mnode == NULL) {
+        cfg_error(params, "litellm_params is missing the required key 'model'");
+        return;
+    }
+    if (mnode->kind != CFG_STR) {
+        cfg_error(mnode, "'model' must be a string like \"openai/gpt-4o\"");
+        return;
+    }
+    const char *slash = strchr(mnode->str, '/');
+    if (slash == NULL || slash == mnode->str || slash[1] == '\0') {
+        cfg_error(mnode, "'model' must be \"<provider>/<model-id>\" (e.g. \"openai/gpt-4o\"), got \"%s\"",
+                  mnode->str);
+        return;
+    }
+    cfg_deployment_t *d = &c->deps[c->ndeps++];
+    d->node = e;
+    d->params = params;
+    d->info = info;
+    d->model_name = name;
+    d->model = mnode->str;
+    d->prefix = strndup(mnode->str, (size_t)(slash - mnode->str));
+    d->model_id = slash + 1;
+    d->weight = 1;
+    d->input_cost_per_token = d->output_cost_per_token = -1;
+    d->drop_params = c->drop_params;
+    const char *id = info != NULL ? cfg_get_str(info, "id") : NULL;
+    if (id != NULL) {
+        d->id = strdup(id);
+    } else {
+        /* Stable across restarts as long as the entry and its position stay the same. */
+        char seed[1024], hex[65];
+        int n = snprintf(seed, sizeof seed, "%s\n%s\n%s\n%zu", name, d->model,
+                         cfg_get_str(params, "api_base") ? cfg_get_str(params, "api_base") : "", index);
+        sha256_hex(seed, (size_t)(n < (int)sizeof seed ? n : (int)sizeof seed - 1), hex);
+        hex[16] = '\0';
+        d->id = strdup(hex);
+    }
+    for (size_t k = 0; k + 1 < c->ndeps; k++) {
+        if (strcmp(c->deps[k].id, d->id) == 0) {
+            cfg_error(info ? cfg_map_get(info, "id") : e, "deployment id '%s' is used twice", d->id);
+            break;
+        }
+    }
+    /* The provider-specific keys are checked later against the provider's schema. */
+    if (!cfg_get_duration(params, "timeout", &d->timeout_ms))
+        d->timeout_ms = c->default_timeout_ms;
+    if (!cfg_get_duration(params, "stream_timeout", &d->stream_timeout_ms))
+        d->stream_timeout_ms = d->timeout_ms;
+    cfg_get_int(params, "max_retries", &d->max_retries);
+    cfg_get_num(params, "weight", &d->weight);
+    cfg_get_int(params, "rpm", &d->rpm);
+    cfg_get_int(params, "tpm", &d->tpm);
+    cfg_get_int(params, "order", &d->order);
+    cfg_get_int(params, "max_parallel_requests", &d->max_parallel);
+    cfg_get_bool(params, "drop_params", &d->drop_params);
+    cfg_get_num(params, "input_cost_per_token", &d->input_cost_per_token);
+    cfg_get_num(params, "output_cost_per_token", &d->output_cost_per_token);
+    if (d->weight < 0)
+        cfg_error(cfg_map_get(params, "weight"), "weight must not be negative");
+}
+
+static char *dir_of(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    if (slash == NULL)
+        return strdup(".");
+    if (slash == path)
+        return strdup("/");
+    return strndup(path, (size_t)(slash - path));
+}
+
+static cfg_t *build(cfg_doc_t *doc, const char *path)
+{
+    cfg_t *c = calloc(1, sizeof *c);
+    c->doc = doc;
+    c->path = strdup(path);
+    c->dir = dir_of(path);
+    c->default_timeout_ms = 600000;
+    const cfg_node_t *root = doc->root;
+    if (root->kind != CFG_MAP) {
+        cfg_error(root, "the configuration must be a map (model_list:, general_settings:, ...)");
+        load_server(c, NULL);
+        return c;
+    }
+    cfg_check_map(root, "the configuration", cfg_top_fields, NULL);
+    cfg_check_map(cfg_map_get(root, "general_settings"), "general_settings", cfg_general_fields, NULL);
+    cfg_check_map(cfg_map_get(root, "router_settings"), "router_settings", cfg_router_fields, NULL);
+    const cfg_node_t *ls = cfg_map_get(root, "litellm_settings");
+    cfg_check_map(ls, "litellm_settings", cfg_litellm_fields, NULL);
+    cfg_get_duration(ls, "request_timeout", &c->default_timeout_ms);
+    cfg_get_bool(ls, "drop_params", &c->drop_params);
+    load_server(c, cfg_map_get(root, "server"));
+    load_plugins(c, cfg_map_get(root, "plugins"));
+
+    const cfg_node_t *gs = cfg_map_get(root, "general_settings");
+    c->master_key_node = cfg_map_get(gs, "master_key");
+    if (c->master_key_node != NULL && c->master_key_node->kind != CFG_NULL) {
+        c->master_key = cfg_get_str(gs, "master_key");
+        if (c->master_key != NULL && *c->master_key == '\0')
+            cfg_error(c->master_key_node, "master_key must not be empty");
+    } else {
+        c->master_key_node = NULL;
+    }
+
+    const cfg_node_t *ml = cfg_map_get(root, "model_list");
+    if (ml != NULL && ml->kind == CFG_SEQ) {
+        c->deps = calloc(ml->count + 1, sizeof *c->deps);
+        for (size_t i = 0; i < ml->count; i++)
+            load_deployment(c, ml->items[i], i);
+    }
+    return c;
+}
+
+cfg_t *cfg_load(const char *path)
+{
+    char err[1024];
+    cfg_doc_t *doc = cfg_doc_load_file(path, NULL, NULL, err, sizeof err);
+    if (doc == NULL) {
+        log_error("%s", err);
+        error_count++;
+        return NULL;
+    }
+    return build(doc, path);
+}
+
+cfg_t *cfg_load_mem(const char *name, const char *text, size_t len)
+{
+    char err[1024];
+    cfg_doc_t *doc = cfg_doc_load_mem(name, text, len, NULL, NULL, err, sizeof err);
+    if (doc == NULL) {
+        log_error("%s", err);
+        error_count++;
+        return NULL;
+    }
+    return build(doc, name);
+}
+
+void cfg_free(cfg_t *c)
+{
+    if (c == NULL)
+        return;
+    for (size_t i = 0; i < c->ndeps; i++) {
+        free(c->deps[i].prefix);
+        free(c->deps[i].id);
+    }
+    free(c->deps);
+    free(c->plugins);
+    free(c->plugin_path);
+    free(c->path);
+    free(c->dir);
+    cfg_doc_free(c->doc);
+    free(c);
+}

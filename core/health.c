@@ -1,0 +1,224 @@
+/*
+ * health: /health/liveliness and /health/readiness (no key; for load balancers) and /health (key
+ * required), which checks that every deployment's endpoint accepts a connection (TCP, and TLS for
+ * https) without spending tokens.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "log.h"
+#include "pipe.h"
+#include "routes.h"
+#include "upstream.h"
+
+static int send_simple(h2o_req_t *h, int status, const char *reason, const char *body)
+{
+    h->res.status = status;
+    h->res.reason = reason;
+    h2o_add_header(&h->pool, &h->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL,
+                   H2O_STRLIT("application/json"));
+    h->res.content_length = strlen(body);
+    h2o_send_inline(h, body, strlen(body));
+    return 0;
+}
+
+int health_live(worker_t *w, h2o_req_t *h)
+{
+    (void)w;
+    /* LiteLLM answers with this JSON string; load balancer checks written for it keep working. */
+    return send_simple(h, 200, "OK", "\"I'm alive!\"");
+}
+
+int health_ready(worker_t *w, h2o_req_t *h)
+{
+    (void)w;
+    if (atomic_load(&srv.draining))
+        return send_simple(h, 503, "Service Unavailable", "{\"status\":\"draining\"}");
+    char body[160];
+    snprintf(body, sizeof body, "{\"status\":\"healthy\",\"version\":\"%s\"}", GANTRY_VERSION);
+    return send_simple(h, 200, "OK", body);
+}
+
+int routes_not_found(worker_t *w, h2o_req_t *h)
+{
+    req_t *r = routes_new_req(w, h, "unknown");
+    if (r == NULL)
+        return -1;
+    req_hold(r);
+    char msg[200];
+    snprintf(msg, sizeof msg, "Unknown route %.*s %.*s", (int)(h->method.len > 10 ? 10 : h->method.len),
+             h->method.base, (int)(h->path_normalized.len > 100 ? 100 : h->path_normalized.len),
+             h->path_normalized.base);
+    req_set_error(r, 404, GANTRY_ERR_NOT_FOUND, "invalid_request_error", "not_found", NULL, msg);
+    pipe_fail(r);
+    req_release(r);
+    return 0;
+}
+
+typedef struct probe {
+    up_handle_t handle; /* first: the curl private pointer */
+    CURL *easy;
+    struct health_ctx *ctx;
+    deployment_t *dep;
+    char *url;
+} probe_t;
+
+typedef struct health_ctx {
+    req_t *r;
+    size_t left;
+    cJSON *healthy, *unhealthy;
+} health_ctx_t;
+
+static cJSON *entry(deployment_t *d, const char *url)
+{
+    cJSON *e = cJSON_CreateObject();
+    cJSON_AddStringToObject(e, "model_name", d->cfg->model_name);
+    cJSON_AddStringToObject(e, "model", d->cfg->model);
+    cJSON_AddStringToObject(e, "model_id", d->cfg->id);
+    if (url != NULL) {
+        /* Query strings can carry credentials (some providers take keys there): never show them. */
+        size_t n = strcspn(url, "?#");
+        char *base = strndup(url, n);
+        cJSON_AddStringToObject(e, "api_base", base ? base : "");
+        free(base);
+    }
+    return e;
+}
+
+static void finish(health_ctx_t *c)
+{
+    req_t *r = c->r;
+    cJSON *root = cJSON_CreateObject();
+    int nh = cJSON_GetArraySize(c->healthy), nu = cJSON_GetArraySize(c->unhealthy);
+    cJSON_AddItemToObject(root, "healthy_endpoints", c->healthy);
+    cJSON_AddItemToObject(root, "unhealthy_endpoints", c->unhealthy);
+    cJSON_AddNumberToObject(root, "healthy_count", nh);
+    cJSON_AddNumberToObject(root, "unhealthy_count", nu);
+    char *s = cJSON_PrintUnformatted(root);
+    cJSON_Delete(root);
+    r->phase = PH_SENT;
+    resp_send_body(r, 200, "application/json", s ? s : "{}", s ? strlen(s) : 2);
+    cJSON_free(s);
+}
+
+static void probe_done(up_handle_t *h, CURLcode cc)
+{
+    probe_t *p = (probe_t *)h;
+    health_ctx_t *c = p->ctx;
+    req_t *r = c->r;
+    up_multi_remove(r->w->up, p->easy);
+    curl_easy_cleanup(p->easy);
+    cJSON *e = entry(p->dep, p->url);
+    if (cc == CURLE_OK) {
+        cJSON_AddItemToArray(c->healthy, e);
+    } else {
+        cJSON_AddStringToObject(e, "error", curl_easy_strerror(cc));
+        cJSON_AddItemToArray(c->unhealthy, e);
+    }
+    free(p->url);
+    free(p);
+    r->pending--;
+    req_hold(r);
+    if (--c->left == 0) {
+        if (r->client_gone) {
+            cJSON_Delete(c->healthy);
+            cJSON_Delete(c->unhealthy);
+        } else {
+            finish(c);
+        }
+    }
+    req_release(r);
+}
+
+static const char *probe_url(req_t *r, deployment_t *d)
+{
+    /* Ask the provider for the URL of a minimal request; nothing is sent but a connection. */
+    cJSON *body = cJSON_CreateObject();
+    cJSON_AddStringToObject(body, "model", d->cfg->model_name);
+    cJSON *msgs = cJSON_AddArrayToObject(body, "messages");
+    cJSON *m = cJSON_CreateObject();
+    cJSON_AddStringToObject(m, "role", "user");
+    cJSON_AddStringToObject(m, "content", "ping");
+    cJSON_AddItemToArray(msgs, m);
+    cJSON_AddNumberToObject(body, "max_tokens", 1);
+    cJSON_Delete(r->body);
+    r->body = body;
+    r->dep = d;
+    struct gantry_upstream spec;
+    up_spec_init(&spec, r);
+    gantry_action_t act = d->provider->ops->prepare(r, d->provider->state, d->pstate, &spec);
+    r->dep = NULL;
+    r->failed = false;
+    const char *url = act == GANTRY_CONTINUE && spec.url ? arena_strndup(&r->arena, spec.url, strlen(spec.url)) : NULL;
+    up_spec_free(&spec);
+    return url;
+}
+
+static void op_health(req_t *r)
+{
+    gen_t *g = r->gen;
+    health_ctx_t *c = arena_alloc(&r->arena, sizeof *c);
+    if (c == NULL) {
+        req_set_error(r, 500, GANTRY_ERR_INTERNAL, "internal_error", NULL, NULL, "out of memory");
+        pipe_fail(r);
+        return;
+    }
+    c->r = r;
+    c->healthy = cJSON_CreateArray();
+    c->unhealthy = cJSON_CreateArray();
+    c->left = 1; /* held until every probe is started */
+    int64_t ct = srv.cfg->server.connect_timeout_ms;
+    if (ct > 5000)
+        ct = 5000;
+    for (size_t i = 0; i < g->ndeps; i++) {
+        deployment_t *d = &g->deps[i];
+        if (d->provider->ops->invoke != NULL) {
+            cJSON_AddItemToArray(c->healthy, entry(d, NULL));
+            continue;
+        }
+        const char *url = probe_url(r, d);
+        if (url == NULL) {
+            cJSON *e = entry(d, NULL);
+            cJSON_AddStringToObject(e, "error", "the provider could not build a request");
+            cJSON_AddItemToArray(c->unhealthy, e);
+            continue;
+        }
+        probe_t *p = calloc(1, sizeof *p);
+        p->handle.done = probe_done;
+        p->ctx = c;
+        p->dep = d;
+        p->url = strdup(url);
+        p->easy = curl_easy_init();
+        curl_easy_setopt(p->easy, CURLOPT_URL, p->url);
+        curl_easy_setopt(p->easy, CURLOPT_CONNECT_ONLY, 1L);
+        curl_easy_setopt(p->easy, CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(p->easy, CURLOPT_CONNECTTIMEOUT_MS, (long)ct);
+        curl_easy_setopt(p->easy, CURLOPT_TIMEOUT_MS, (long)ct + 1000);
+        if (up_multi_add(r->w->up, p->easy, &p->handle) != 0) {
+            curl_easy_cleanup(p->easy);
+            cJSON *e = entry(d, p->url);
+            cJSON_AddStringToObject(e, "error", "could not start the probe");
+            cJSON_AddItemToArray(c->unhealthy, e);
+            free(p->url);
+            free(p);
+            continue;
+        }
+        c->left++;
+        r->pending++;
+    }
+    cJSON_Delete(r->body);
+    r->body = NULL;
+    if (--c->left == 0)
+        finish(c);
+}
+
+int health_full(worker_t *w, h2o_req_t *h)
+{
+    req_t *r = routes_new_req(w, h, "/health");
+    if (r == NULL)
+        return -1;
+    req_hold(r);
+    pipe_start(r, op_health);
+    req_release(r);
+    return 0;
+}

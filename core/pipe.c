@@ -1,0 +1,593 @@
+#include "pipe.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "api.h"
+#include "host.h"
+#include "log.h"
+#include "router.h"
+#include "srv.h"
+
+static void run(req_t *r);
+
+static void *wstate(req_t *r, inst_t *in)
+{
+    return in->wstate[r->w->id];
+}
+
+/* Every plugin call goes through here so resume() inside the call is recognised. */
+static gantry_action_t settle(req_t *r, gantry_action_t act)
+{
+    r->in_call = false;
+    if (act == GANTRY_PAUSE && r->resume_early >= 0) {
+        act = (gantry_action_t)r->resume_early;
+    } else if (act == GANTRY_PAUSE) {
+        r->paused = true;
+    }
+    r->resume_early = -1;
+    return act;
+}
+
+static void enter(req_t *r)
+{
+    r->in_call = true;
+    r->resume_early = -1;
+}
+
+void pipe_fail(req_t *r)
+{
+    if (!r->failed)
+        req_set_error(r, 500, GANTRY_ERR_INTERNAL, "internal_error", NULL, NULL,
+                      "the request failed inside the gateway");
+    r->phase = PH_SENT;
+    resp_send_error(r);
+}
+
+static void fail(req_t *r, int status, gantry_error_class_t cls, const char *type, const char *code,
+                 const char *msg)
+{
+    req_set_error(r, status, cls, type, code, NULL, msg);
+    pipe_fail(r);
+}
+
+void pipe_start(req_t *r, pipe_op_fn op)
+{
+    req_hold(r);
+    r->phase = PH_AUTH;
+    r->pidx = 0;
+    if (op != NULL) {
+        /* Non-completion routes share AUTH with completions, then do their own work. */
+        size_t n = r->gen->nkind[GANTRY_KIND_AUTH];
+        for (size_t i = 0; i < n; i++) {
+            inst_t *in = r->gen->by_kind[GANTRY_KIND_AUTH][i];
+            enter(r);
+            gantry_action_t act = settle(r, in->ops->authenticate(r, in->state, wstate(r, in)));
+            if (act == GANTRY_PAUSE) {
+                /* Asynchronous auth on info routes is not supported: fail clearly. */
+                r->paused = false;
+                fail(r, 500, GANTRY_ERR_INTERNAL, "internal_error", NULL,
+                     "an auth plugin paused on a route that cannot wait");
+                req_release(r);
+                return;
+            }
+            if (act == GANTRY_FAIL) {
+                pipe_fail(r);
+                req_release(r);
+                return;
+            }
+        }
+        if (n > 0 && !r->has_principal) {
+            fail(r, 401, GANTRY_ERR_AUTH, "invalid_request_error", "invalid_api_key",
+                 "Invalid or missing API key. Pass it as 'Authorization: Bearer <key>'.");
+        } else {
+            op(r);
+        }
+        req_release(r);
+        return;
+    }
+    run(r);
+    req_release(r);
+}
+
+void pipe_resume(req_t *r, gantry_action_t a)
+{
+    if (r->in_call) {
+        r->resume_early = (int)a;
+        return;
+    }
+    if (!r->paused) {
+        log_msg(LOG_WARN, r->id, "a plugin called resume() on a request that was not paused");
+        return;
+    }
+    r->paused = false;
+    req_hold(r);
+    if (r->client_gone) {
+        /* Nobody to answer: let the request finish. */
+    } else if (a == GANTRY_FAIL) {
+        pipe_fail(r);
+    } else if (a == GANTRY_RESPOND && r->phase == PH_UPSTREAM) {
+        r->t_up_total += now_us() - r->t_up_start;
+        r->phase = PH_RESPONSE;
+        r->pidx = 0;
+        run(r);
+    } else if (a == GANTRY_RESPOND && r->phase == PH_CACHE_LOOKUP) {
+        run(r); /* cache_hit() already moved the request on */
+    } else {
+        run(r);
+    }
+    req_release(r);
+}
+
+/* Run the plugins of one kind from r->pidx on; returns the action that stopped the loop. */
+static gantry_action_t run_list(req_t *r, gantry_kind_t kind)
+{
+    inst_t **list = r->gen->by_kind[kind];
+    size_t n = r->gen->nkind[kind];
+    while (r->pidx < n) {
+        inst_t *in = list[r->pidx++];
+        gantry_action_t act = GANTRY_CONTINUE;
+        enter(r);
+        switch (kind) {
+        case GANTRY_KIND_AUTH:
+            act = in->ops->authenticate(r, in->state, wstate(r, in));
+            break;
+        case GANTRY_KIND_GUARDRAIL:
+            if (r->phase == PH_GUARD_PRE && in->ops->check_request != NULL)
+                act = in->ops->check_request(r, in->state, wstate(r, in));
+            else if (r->phase == PH_RESPONSE && in->ops->check_response != NULL)
+                act = in->ops->check_response(r, in->state, wstate(r, in));
+            break;
+        case GANTRY_KIND_CACHE: {
+            gantry_str_t key = {r->cache_key, 64};
+            act = in->ops->lookup(r, in->state, wstate(r, in), key);
+            break;
+        }
+        default:
+            break;
+        }
+        act = settle(r, act);
+        if (act != GANTRY_CONTINUE)
+            return act;
+    }
+    return GANTRY_CONTINUE;
+}
+
+/* Fields that do not change the answer, left out of the cache key. */
+static bool key_ignored(const char *k)
+{
+    static const char *const ignored[] = {"stream",   "stream_options", "user",      "metadata",
+                                          "cache",    "guardrails",     "fallbacks", "num_retries",
+                                          "tags",     "request_timeout", NULL};
+    for (const char *const *p = ignored; *p; p++) {
+        if (strcmp(*p, k) == 0)
+            return true;
+    }
+    return false;
+}
+
+static bool compute_cache_key(req_t *r)
+{
+    buf_t b = {0};
+    bool ok = buf_append(&b, r->group->name, strlen(r->group->name)) == 0;
+    for (cJSON *m = r->body->child; ok && m != NULL; m = m->next) {
+        if (key_ignored(m->string) || strcmp(m->string, "model") == 0)
+            continue;
+        char *v = cJSON_PrintUnformatted(m);
+        ok = v != NULL && buf_append(&b, "\n", 1) == 0 && buf_appendz(&b, m->string) == 0 &&
+             buf_append(&b, "=", 1) == 0 && buf_appendz(&b, v) == 0;
+        cJSON_free(v);
+    }
+    if (ok)
+        sha256_hex(b.ptr, b.len, r->cache_key);
+    buf_free(&b);
+    return ok;
+}
+
+static void start_upstream(req_t *r)
+{
+    deployment_t *d = r->dep;
+    inst_t *prov = d->provider;
+    r->attempts++;
+    if (prov->ops->invoke != NULL) {
+        r->t_up_start = now_us();
+        enter(r);
+        gantry_action_t act = settle(r, prov->ops->invoke(r, prov->state, d->pstate));
+        if (act == GANTRY_PAUSE)
+            return;
+        r->t_up_total += now_us() - r->t_up_start;
+        if (act == GANTRY_FAIL) {
+            pipe_fail(r);
+        } else if (r->stream) {
+            if (!r->stream_done)
+                pipe_stream_end(r);
+        } else {
+            r->phase = PH_RESPONSE;
+            r->pidx = 0;
+            run(r);
+        }
+        return;
+    }
+    struct gantry_upstream spec;
+    up_spec_init(&spec, r);
+    enter(r);
+    gantry_action_t act = settle(r, prov->ops->prepare(r, prov->state, d->pstate, &spec));
+    if (act == GANTRY_PAUSE) {
+        r->paused = false;
+        up_spec_free(&spec);
+        fail(r, 500, GANTRY_ERR_INTERNAL, "internal_error", NULL, "provider paused in prepare()");
+        return;
+    }
+    if (act == GANTRY_FAIL || spec.url == NULL) {
+        up_spec_free(&spec);
+        if (!r->failed)
+            req_set_error(r, 500, GANTRY_ERR_INTERNAL, "internal_error", NULL, NULL,
+                          "the provider did not build an upstream request");
+        pipe_fail(r);
+        return;
+    }
+    const cfg_deployment_t *c = d->cfg;
+    int rc = up_start(r, &spec, r->stream, c->timeout_ms, c->stream_timeout_ms);
+    up_spec_free(&spec);
+    if (rc != 0) {
+        fail(r, 502, GANTRY_ERR_CONNECT, "api_connection_error", NULL,
+             "could not start the upstream request");
+        return;
+    }
+    if (r->h != NULL && r->h->version < 0x200)
+        srv_watch(r);
+}
+
+static void send_response(req_t *r)
+{
+    if (r->resp == NULL) {
+        fail(r, 502, GANTRY_ERR_SERVER, "api_error", NULL, "the provider returned no response");
+        return;
+    }
+    req_take_usage(r, cJSON_GetObjectItemCaseSensitive(r->resp, "usage"));
+    size_t ncache = r->gen->nkind[GANTRY_KIND_CACHE];
+    if (r->cacheable && !r->cache_hit && ncache > 0) {
+        char *v = cJSON_PrintUnformatted(r->resp);
+        if (v != NULL) {
+            gantry_str_t key = {r->cache_key, 64}, val = {v, strlen(v)};
+            for (size_t i = 0; i < ncache; i++) {
+                inst_t *in = r->gen->by_kind[GANTRY_KIND_CACHE][i];
+                in->ops->store(r, in->state, wstate(r, in), key, val, 0);
+            }
+            cJSON_free(v);
+        }
+    }
+    buf_t b = {0};
+    if (r->api->response(r, r->resp, &b) != 0) {
+        buf_free(&b);
+        fail(r, 500, GANTRY_ERR_INTERNAL, "internal_error", NULL, "could not encode the response");
+        return;
+    }
+    r->phase = PH_SENT;
+    resp_send_body(r, 200, "application/json", b.ptr, b.len);
+    buf_free(&b);
+}
+
+static void run(req_t *r)
+{
+    gantry_action_t act;
+    for (;;) {
+        if (r->client_gone)
+            return;
+        switch (r->phase) {
+        case PH_RECEIVE:
+        case PH_AUTH:
+            r->phase = PH_AUTH;
+            act = run_list(r, GANTRY_KIND_AUTH);
+            if (act == GANTRY_PAUSE)
+                return;
+            if (act == GANTRY_FAIL) {
+                pipe_fail(r);
+                return;
+            }
+            if (r->gen->nkind[GANTRY_KIND_AUTH] > 0 && !r->has_principal) {
+                fail(r, 401, GANTRY_ERR_AUTH, "invalid_request_error", "invalid_api_key",
+                     "Invalid or missing API key. Pass it as 'Authorization: Bearer <key>'.");
+                return;
+            }
+            r->phase = PH_POLICY;
+            r->pidx = 0;
+            break;
+        case PH_POLICY:
+            r->group = gen_group(r->gen, r->model.ptr, r->model.len);
+            if (r->group == NULL) {
+                char msg[320];
+                snprintf(msg, sizeof msg,
+                         "The model '%.*s' does not exist or you do not have access to it.",
+                         (int)(r->model.len > 200 ? 200 : r->model.len), r->model.ptr);
+                req_set_error(r, 404, GANTRY_ERR_NOT_FOUND, "invalid_request_error", "model_not_found",
+                              "model", msg);
+                pipe_fail(r);
+                return;
+            }
+            r->phase = PH_CACHE_LOOKUP;
+            r->pidx = 0;
+            r->cacheable = !r->stream && r->gen->nkind[GANTRY_KIND_CACHE] > 0 && compute_cache_key(r);
+            break;
+        case PH_CACHE_LOOKUP:
+            if (r->cacheable) {
+                act = run_list(r, GANTRY_KIND_CACHE);
+                if (act == GANTRY_PAUSE)
+                    return;
+                if (act == GANTRY_FAIL) {
+                    pipe_fail(r);
+                    return;
+                }
+                if (r->cache_hit) {
+                    r->phase = PH_RESPONSE;
+                    r->pidx = 0;
+                    break;
+                }
+            }
+            r->phase = PH_GUARD_PRE;
+            r->pidx = 0;
+            break;
+        case PH_GUARD_PRE:
+            act = run_list(r, GANTRY_KIND_GUARDRAIL);
+            if (act == GANTRY_PAUSE)
+                return;
+            if (act == GANTRY_FAIL || act == GANTRY_RESPOND) {
+                pipe_fail(r);
+                return;
+            }
+            r->phase = PH_ROUTE;
+            r->pidx = 0;
+            break;
+        case PH_ROUTE:
+            r->dep = rt_pick(r);
+            if (r->dep == NULL) {
+                fail(r, 503, GANTRY_ERR_SERVER, "api_error", "no_deployment_available",
+                     "No deployment of this model is available right now.");
+                return;
+            }
+            r->phase = PH_UPSTREAM;
+            r->pidx = 0;
+            break;
+        case PH_UPSTREAM:
+            start_upstream(r);
+            return;
+        case PH_RESPONSE:
+            act = run_list(r, GANTRY_KIND_GUARDRAIL);
+            if (act == GANTRY_PAUSE)
+                return;
+            if (act == GANTRY_FAIL || act == GANTRY_RESPOND) {
+                pipe_fail(r);
+                return;
+            }
+            send_response(r);
+            return;
+        case PH_SENT:
+        case PH_DONE:
+            return;
+        }
+    }
+}
+
+int pipe_cache_hit(req_t *r, const char *value, size_t len)
+{
+    cJSON *resp = cJSON_ParseWithLength(value, len);
+    if (!cJSON_IsObject(resp)) {
+        cJSON_Delete(resp);
+        return GANTRY_EPARSE; /* a corrupt entry is a miss */
+    }
+    cJSON_Delete(r->resp);
+    r->resp = resp;
+    r->cache_hit = true;
+    return GANTRY_OK;
+}
+
+/* ---- upstream results ---- */
+
+int pipe_upstream_frame(req_t *r, const gantry_frame_t *f)
+{
+    if (r->client_gone || r->stream_done)
+        return r->stream_done ? 0 : -1;
+    inst_t *prov = r->dep->provider;
+    if (prov->ops->parse_frame == NULL)
+        return -1;
+    enter(r);
+    gantry_action_t act = settle(r, prov->ops->parse_frame(r, prov->state, r->dep->pstate, f));
+    if (act == GANTRY_PAUSE) {
+        r->paused = false;
+        act = GANTRY_FAIL;
+        req_set_error(r, 500, GANTRY_ERR_INTERNAL, "internal_error", NULL, NULL,
+                      "provider paused in parse_frame()");
+    }
+    if (act == GANTRY_FAIL) {
+        pipe_fail(r);
+        return -1;
+    }
+    return 0;
+}
+
+static void map_upstream_error(req_t *r, int status, const char *body, size_t len, int64_t retry)
+{
+    inst_t *prov = r->dep->provider;
+    gantry_error_t e = {.size = sizeof e};
+    e.status = status;
+    e.retry_after_ms = retry;
+    e.class_ = status == 401 || status == 403 ? GANTRY_ERR_AUTH
+               : status == 404                ? GANTRY_ERR_NOT_FOUND
+               : status == 408                ? GANTRY_ERR_TIMEOUT
+               : status == 429                ? GANTRY_ERR_RATE_LIMIT
+               : status >= 500                ? GANTRY_ERR_SERVER
+                                              : GANTRY_ERR_BAD_REQUEST;
+    e.type = GANTRY_STR_LIT("api_error");
+    if (prov->ops->map_error != NULL) {
+        gantry_str_t b = {body ? body : "", len};
+        prov->ops->map_error(r, prov->state, r->dep->pstate, status, b, &e);
+    }
+    if (e.message.len == 0)
+        e.message = GANTRY_STR_LIT("the upstream provider returned an error");
+    if (e.status < 400 || e.status > 599)
+        e.status = 502;
+    r->failed = true;
+    r->err = e;
+}
+
+void pipe_upstream_done(req_t *r, up_result_t res, int status, const char *body, size_t len,
+                        const char *errtext, int64_t retry_after_ms)
+{
+    if (r->client_gone || res == UP_ABORTED || r->final_sent)
+        return;
+    char msg[512];
+    switch (res) {
+    case UP_OK:
+        break;
+    case UP_CONNECT:
+        snprintf(msg, sizeof msg, "could not connect to the upstream provider (%s)", errtext);
+        fail(r, 502, GANTRY_ERR_CONNECT, "api_connection_error", "upstream_connect_failed", msg);
+        return;
+    case UP_TIMEOUT:
+        fail(r, 504, GANTRY_ERR_TIMEOUT, "timeout", "upstream_timeout",
+             "the upstream provider did not answer in time");
+        return;
+    case UP_TOO_LARGE:
+        fail(r, 502, GANTRY_ERR_SERVER, "api_error", "upstream_response_too_large",
+             "the upstream response exceeded max_response_bytes");
+        return;
+    case UP_BROKEN:
+    case UP_ABORTED:
+        if (r->failed) { /* a provider or guardrail already said why */
+            pipe_fail(r);
+            return;
+        }
+        snprintf(msg, sizeof msg, "the upstream connection failed mid-response (%s)", errtext);
+        fail(r, 502, GANTRY_ERR_SERVER, "api_error", "upstream_broken", msg);
+        return;
+    }
+    if (status < 200 || status >= 300) {
+        map_upstream_error(r, status, body, len, retry_after_ms);
+        pipe_fail(r);
+        return;
+    }
+    if (r->stream) {
+        if (!r->stream_done) {
+            fail(r, 502, GANTRY_ERR_SERVER, "api_error", "upstream_stream_incomplete",
+                 "the upstream stream ended without its final event");
+        }
+        return;
+    }
+    inst_t *prov = r->dep->provider;
+    enter(r);
+    gantry_str_t b = {body ? body : "", len};
+    gantry_action_t act =
+        settle(r, prov->ops->parse_response(r, prov->state, r->dep->pstate, status, b));
+    if (act == GANTRY_PAUSE) {
+        r->paused = false;
+        act = GANTRY_FAIL;
+        req_set_error(r, 500, GANTRY_ERR_INTERNAL, "internal_error", NULL, NULL,
+                      "provider paused in parse_response()");
+    }
+    if (act == GANTRY_FAIL) {
+        pipe_fail(r);
+        return;
+    }
+    r->phase = PH_RESPONSE;
+    r->pidx = 0;
+    run(r);
+}
+
+/* ---- streaming ---- */
+
+static bool has_content(const cJSON *chunk)
+{
+    const cJSON *choices = cJSON_GetObjectItemCaseSensitive(chunk, "choices");
+    const cJSON *c;
+    cJSON_ArrayForEach(c, choices)
+    {
+        const cJSON *d = cJSON_GetObjectItemCaseSensitive(c, "delta");
+        const cJSON *t = cJSON_GetObjectItemCaseSensitive(d, "content");
+        if ((cJSON_IsString(t) && t->valuestring[0] != '\0') ||
+            cJSON_GetObjectItemCaseSensitive(d, "tool_calls") != NULL)
+            return true;
+    }
+    return false;
+}
+
+int pipe_stream_chunk(req_t *r, cJSON *chunk)
+{
+    if (r->client_gone || r->stream_done || r->final_sent || !r->stream) {
+        cJSON_Delete(chunk);
+        return r->stream ? GANTRY_ESTATE : GANTRY_EINVAL;
+    }
+    req_hold(r);
+    const cJSON *usage = cJSON_GetObjectItemCaseSensitive(chunk, "usage");
+    if (cJSON_IsObject(usage))
+        req_take_usage(r, usage);
+    if (!r->chunk_seen && has_content(chunk)) {
+        r->chunk_seen = true;
+        r->t_first = now_us();
+    }
+    size_t n = r->gen->nkind[GANTRY_KIND_GUARDRAIL];
+    for (size_t i = 0; i < n; i++) {
+        inst_t *in = r->gen->by_kind[GANTRY_KIND_GUARDRAIL][i];
+        if (in->ops->check_chunk == NULL)
+            continue;
+        enter(r);
+        gantry_action_t act =
+            settle(r, in->ops->check_chunk(r, in->state, wstate(r, in), (gantry_json_t *)chunk));
+        if (act == GANTRY_PAUSE) {
+            r->paused = false;
+            act = GANTRY_FAIL;
+            req_set_error(r, 500, GANTRY_ERR_INTERNAL, "internal_error", NULL, NULL,
+                          "a guardrail paused inside a stream");
+        }
+        if (act != GANTRY_CONTINUE) {
+            cJSON_Delete(chunk);
+            pipe_fail(r);
+            req_release(r);
+            return GANTRY_OK;
+        }
+    }
+    if (!r->include_usage && usage != NULL) {
+        /* The usage chunk was asked for by the gateway, not the client: keep it to ourselves. */
+        const cJSON *choices = cJSON_GetObjectItemCaseSensitive(chunk, "choices");
+        if (cJSON_GetArraySize(choices) == 0) {
+            cJSON_Delete(chunk);
+            req_release(r);
+            return GANTRY_OK;
+        }
+        cJSON_DeleteItemFromObjectCaseSensitive(chunk, "usage");
+    }
+    buf_t b = {0};
+    r->api->chunk(r, chunk, &b);
+    cJSON_Delete(chunk);
+    resp_stream_push(r, b.ptr, b.len, false);
+    buf_free(&b);
+    req_release(r);
+    return GANTRY_OK;
+}
+
+void pipe_stream_end(req_t *r)
+{
+    if (r->stream_done || r->final_sent || r->client_gone)
+        return;
+    req_hold(r);
+    if (r->dep != NULL && r->dep->provider->ops->invoke != NULL && r->t_up_start != 0 && r->paused) {
+        r->t_up_total += now_us() - r->t_up_start;
+        r->paused = false; /* a local provider's PAUSE ends with its stream */
+    }
+    buf_t b = {0};
+    r->api->stream_end(r, &b);
+    r->phase = PH_SENT;
+    if (r->t_end == 0)
+        r->t_end = now_us();
+    resp_stream_push(r, b.ptr, b.len, true);
+    buf_free(&b);
+    req_release(r);
+}
+
+void pipe_log(req_t *r)
+{
+    size_t n = r->gen->nkind[GANTRY_KIND_LOGGER];
+    for (size_t i = 0; i < n; i++) {
+        inst_t *in = r->gen->by_kind[GANTRY_KIND_LOGGER][i];
+        in->ops->log(r, in->state, wstate(r, in));
+    }
+}

@@ -1,0 +1,21 @@
+/* routes: the fixed HTTP routes; srv.c dispatches on the exact path (h2o's routes cannot change). */
+#ifndef GANTRY_ROUTES_H
+#define GANTRY_ROUTES_H
+
+#include <h2o.h>
+
+#include "req.h"
+#include "srv.h"
+
+/* Each returns 0 when it answers (now or later), as h2o handlers do. */
+int api_openai_chat(worker_t *w, h2o_req_t *h);
+int api_openai_models(worker_t *w, h2o_req_t *h);
+int health_live(worker_t *w, h2o_req_t *h);
+int health_ready(worker_t *w, h2o_req_t *h);
+int health_full(worker_t *w, h2o_req_t *h);
+int routes_not_found(worker_t *w, h2o_req_t *h);
+
+/* A request object for a route (request id from x-request-id or random). */
+req_t *routes_new_req(worker_t *w, h2o_req_t *h, const char *route);
+
+#endif

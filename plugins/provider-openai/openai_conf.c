@@ -1,0 +1,335 @@
+/*
+ * The openai provider: checking one model_list entry and building its read-only deployment state.
+ * Runs on the main thread; everything allocated here is instance memory freed by
+ * openai_deployment_destroy().
+ */
+#include <string.h>
+
+#include "openai.h"
+
+/*
+ * The keys of litellm_params this provider adds to the core's own (model, timeout, rpm, ...).
+ * Types are checked by the core before deployment_create() runs.
+ */
+const gantry_conf_field_t openai_deployment_fields[] = {
+    {"api_base", GANTRY_CONF_STRING, 0,
+     "base URL of the API, e.g. https://api.openai.com/v1 (required for hosted_vllm, "
+     "openai_compatible and openai_like)"},
+    {"api_key", GANTRY_CONF_STRING, GANTRY_CONF_SECRET, "sent as Authorization: Bearer <api_key>"},
+    {"organization", GANTRY_CONF_STRING, 0, "sent as the OpenAI-Organization header"},
+    {"extra_headers", GANTRY_CONF_MAP, 0, "more headers for every upstream request (name: value)"},
+    {NULL, GANTRY_CONF_ANY, 0, NULL},
+};
+
+/* Default api_base per model prefix; a prefix not listed here must set api_base itself. */
+static const struct {
+    const char *prefix;
+    const char *api_base;
+} default_bases[] = {
+    {"openai", "https://api.openai.com/v1"},
+    {"mistral", "https://api.mistral.ai/v1"},
+    {"groq", "https://api.groq.com/openai/v1"},
+    {"deepseek", "https://api.deepseek.com/v1"},
+    {"xai", "https://api.x.ai/v1"},
+    {"ollama", "http://localhost:11434/v1"},
+};
+
+static const char chat_path[] = "/chat/completions";
+
+static bool str_eq(gantry_str_t s, const char *lit)
+{
+    size_t n = strlen(lit);
+    return s.len == n && memcmp(s.ptr, lit, n) == 0;
+}
+
+static char lower(char c)
+{
+    return (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
+}
+
+/* Header names compare case-insensitively (RFC 9110). */
+static bool str_ieq(gantry_str_t s, const char *lit)
+{
+    size_t n = strlen(lit);
+    if (s.len != n)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        if (lower(s.ptr[i]) != lower(lit[i]))
+            return false;
+    }
+    return true;
+}
+
+static bool prefix_ieq(gantry_str_t s, const char *lit)
+{
+    size_t n = strlen(lit);
+    return s.len >= n && str_ieq((gantry_str_t){s.ptr, n}, lit);
+}
+
+/* RFC 9110 token characters: what a header name may contain. */
+static bool is_token_char(unsigned char c)
+{
+    if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'))
+        return true;
+    return c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL;
+}
+
+static bool is_header_name(gantry_str_t s)
+{
+    if (s.len == 0)
+        return false;
+    for (size_t i = 0; i < s.len; i++) {
+        if (!is_token_char((unsigned char)s.ptr[i]))
+            return false;
+    }
+    return true;
+}
+
+/*
+ * A header value may not hold CR, LF, NUL or other control characters (tab excepted): one would let
+ * a configured value inject headers or split the request.
+ */
+static bool is_header_value(gantry_str_t s)
+{
+    for (size_t i = 0; i < s.len; i++) {
+        unsigned char c = (unsigned char)s.ptr[i];
+        if ((c < 0x20 && c != '\t') || c == 0x7f)
+            return false;
+    }
+    return true;
+}
+
+/* Copy `len` bytes plus a NUL into instance memory. */
+static int copy_str(const gantry_host_t *host, const char *ptr, size_t len, gantry_str_t *out)
+{
+    char *p = host->mem_alloc(len + 1);
+    if (p == NULL)
+        return GANTRY_ENOMEM;
+    if (len > 0)
+        memcpy(p, ptr, len);
+    p[len] = '\0';
+    *out = (gantry_str_t){p, len};
+    return GANTRY_OK;
+}
+
+/* Copy two pieces, one after the other, plus a NUL into instance memory. */
+static int concat_str(const gantry_host_t *host, gantry_str_t a, gantry_str_t b, gantry_str_t *out)
+{
+    char *p = host->mem_alloc(a.len + b.len + 1);
+    if (p == NULL)
+        return GANTRY_ENOMEM;
+    memcpy(p, a.ptr, a.len);
+    memcpy(p + a.len, b.ptr, b.len);
+    p[a.len + b.len] = '\0';
+    *out = (gantry_str_t){p, a.len + b.len};
+    return GANTRY_OK;
+}
+
+static void free_str(const gantry_host_t *host, gantry_str_t *s)
+{
+    if (s->ptr != NULL)
+        host->mem_free((void *)s->ptr);
+    *s = GANTRY_STR_NULL;
+}
+
+/* Read an optional string key; a missing key leaves *out empty and *node NULL. */
+static int read_string(const gantry_host_t *host, const gantry_conf_t *params, const char *key,
+                       const gantry_conf_t **node, gantry_str_t *out)
+{
+    *out = GANTRY_STR_NULL;
+    *node = host->conf_get(params, key);
+    if (*node == NULL)
+        return GANTRY_OK;
+    if (host->conf_string(*node, out) != GANTRY_OK)
+        return host->conf_error(*node, "%s must be a string", key);
+    return GANTRY_OK;
+}
+
+static const char *default_base(gantry_str_t prefix)
+{
+    for (size_t i = 0; i < sizeof(default_bases) / sizeof(default_bases[0]); i++) {
+        if (str_eq(prefix, default_bases[i].prefix))
+            return default_bases[i].api_base;
+    }
+    return NULL;
+}
+
+/* Check api_base (or pick the prefix's default) and build the chat completions URL from it. */
+static int conf_url(const openai_instance_t *inst, const gantry_conf_t *params, gantry_str_t prefix,
+                    openai_deployment_t *dep)
+{
+    const gantry_host_t *host = inst->host;
+    const gantry_conf_t *node;
+    gantry_str_t base;
+    int rc = read_string(host, params, "api_base", &node, &base);
+    if (rc != GANTRY_OK)
+        return rc;
+    if (node == NULL) {
+        const char *def = default_base(prefix);
+        if (def == NULL)
+            return host->conf_error(params, "api_base is required for provider \"%.*s\"",
+                                    (int)prefix.len, prefix.ptr);
+        base = (gantry_str_t){def, strlen(def)};
+    }
+
+    /* A trailing slash would double the one chat_path starts with. */
+    while (base.len > 0 && base.ptr[base.len - 1] == '/')
+        base.len--;
+
+    size_t scheme = prefix_ieq(base, "https://") ? 8 : prefix_ieq(base, "http://") ? 7 : 0;
+    if (scheme == 0)
+        return host->conf_error(node, "api_base must start with http:// or https://");
+    if (base.len == scheme)
+        return host->conf_error(node, "api_base has no host");
+    for (size_t i = 0; i < base.len; i++) {
+        unsigned char c = (unsigned char)base.ptr[i];
+        /* The path is appended, so a query or fragment would end up in the wrong place. */
+        if (c <= 0x20 || c == 0x7f || c == '?' || c == '#')
+            return host->conf_error(
+                node, "api_base must be a plain URL without spaces, query or fragment");
+    }
+    if (concat_str(host, base, GANTRY_STR_LIT(chat_path), &dep->url) != GANTRY_OK)
+        return GANTRY_ENOMEM;
+    return GANTRY_OK;
+}
+
+static int conf_credentials(const openai_instance_t *inst, const gantry_conf_t *params,
+                            openai_deployment_t *dep)
+{
+    const gantry_host_t *host = inst->host;
+    const gantry_conf_t *node;
+    gantry_str_t key, org;
+
+    int rc = read_string(host, params, "api_key", &node, &key);
+    if (rc != GANTRY_OK)
+        return rc;
+    /* An empty key (say, an unset variable resolved to "") means "send no Authorization". */
+    if (key.len > 0) {
+        if (!is_header_value(key))
+            return host->conf_error(node, "api_key contains control characters");
+        if (copy_str(host, key.ptr, key.len, &dep->api_key) != GANTRY_OK ||
+            concat_str(host, GANTRY_STR_LIT("Bearer "), key, &dep->authorization) != GANTRY_OK)
+            return GANTRY_ENOMEM;
+    }
+
+    rc = read_string(host, params, "organization", &node, &org);
+    if (rc != GANTRY_OK)
+        return rc;
+    if (org.len > 0) {
+        if (!is_header_value(org))
+            return host->conf_error(node, "organization contains control characters");
+        if (copy_str(host, org.ptr, org.len, &dep->organization) != GANTRY_OK)
+            return GANTRY_ENOMEM;
+    }
+    return GANTRY_OK;
+}
+
+/* Headers the HTTP client derives from the request; a configured copy would contradict it. */
+static bool is_reserved_header(gantry_str_t name)
+{
+    return str_ieq(name, "content-length") || str_ieq(name, "transfer-encoding") ||
+           str_ieq(name, "host") || str_ieq(name, "connection");
+}
+
+static int conf_extra_headers(const openai_instance_t *inst, const gantry_conf_t *params,
+                              openai_deployment_t *dep)
+{
+    const gantry_host_t *host = inst->host;
+    const gantry_conf_t *map = host->conf_get(params, "extra_headers");
+    if (map == NULL)
+        return GANTRY_OK;
+    if (host->conf_type(map) != GANTRY_CONF_MAP)
+        return host->conf_error(map, "extra_headers must be a map of header name to value");
+
+    size_t n = host->conf_count(map);
+    if (n == 0)
+        return GANTRY_OK;
+    /* Zeroed entries are safe to free, so the count is set before any of them is filled. */
+    dep->extra = host->mem_calloc(n, sizeof(*dep->extra));
+    if (dep->extra == NULL)
+        return GANTRY_ENOMEM;
+    dep->n_extra = n;
+
+    for (size_t i = 0; i < n; i++) {
+        gantry_str_t name = host->conf_key_at(map, i);
+        const gantry_conf_t *node = host->conf_at(map, i);
+        gantry_str_t value;
+        if (!is_header_name(name))
+            return host->conf_error(node, "extra_headers: \"%.*s\" is not a valid header name",
+                                    (int)name.len, name.ptr);
+        if (is_reserved_header(name))
+            return host->conf_error(node, "extra_headers: %.*s is set by the gateway",
+                                    (int)name.len, name.ptr);
+        if (host->conf_string(node, &value) != GANTRY_OK)
+            return host->conf_error(node, "extra_headers: the value of %.*s must be a string",
+                                    (int)name.len, name.ptr);
+        if (!is_header_value(value))
+            return host->conf_error(node, "extra_headers: %.*s has control characters",
+                                    (int)name.len, name.ptr);
+        if (copy_str(host, name.ptr, name.len, &dep->extra[i].name) != GANTRY_OK ||
+            copy_str(host, value.ptr, value.len, &dep->extra[i].value) != GANTRY_OK)
+            return GANTRY_ENOMEM;
+
+        /* A configured header replaces the one the plugin would send (custom auth schemes). */
+        dep->extra_has_authorization |= str_ieq(name, "authorization");
+        dep->extra_has_content_type |= str_ieq(name, "content-type");
+        dep->extra_has_organization |= str_ieq(name, "openai-organization");
+    }
+    return GANTRY_OK;
+}
+
+int openai_deployment_create(void *state, const gantry_conf_t *params, gantry_str_t prefix,
+                             gantry_str_t model_id, void **deployment)
+{
+    const openai_instance_t *inst = state;
+    const gantry_host_t *host = inst->host;
+    int rc;
+
+    if (model_id.len == 0) {
+        const gantry_conf_t *model = host->conf_get(params, "model");
+        return host->conf_error(model != NULL ? model : params,
+                                "model must name the upstream model after the provider prefix");
+    }
+
+    openai_deployment_t *dep = host->mem_calloc(1, sizeof(*dep));
+    if (dep == NULL)
+        return host->conf_error(params, "out of memory");
+    if ((rc = copy_str(host, model_id.ptr, model_id.len, &dep->model)) != GANTRY_OK)
+        goto fail;
+    if ((rc = conf_url(inst, params, prefix, dep)) != GANTRY_OK)
+        goto fail;
+    if ((rc = conf_credentials(inst, params, dep)) != GANTRY_OK)
+        goto fail;
+    if ((rc = conf_extra_headers(inst, params, dep)) != GANTRY_OK)
+        goto fail;
+    *deployment = dep;
+    return GANTRY_OK;
+
+fail:
+    if (rc == GANTRY_ENOMEM)
+        host->conf_error(params, "out of memory");
+    openai_deployment_destroy(state, dep);
+    return rc;
+}
+
+void openai_deployment_destroy(void *state, void *deployment)
+{
+    const openai_instance_t *inst = state;
+    const gantry_host_t *host = inst->host;
+    openai_deployment_t *dep = deployment;
+    if (dep == NULL)
+        return;
+    free_str(host, &dep->url);
+    free_str(host, &dep->model);
+    free_str(host, &dep->authorization);
+    free_str(host, &dep->api_key);
+    free_str(host, &dep->organization);
+    if (dep->extra != NULL) {
+        for (size_t i = 0; i < dep->n_extra; i++) {
+            free_str(host, &dep->extra[i].name);
+            free_str(host, &dep->extra[i].value);
+        }
+        host->mem_free(dep->extra);
+    }
+    host->mem_free(dep);
+}

@@ -1,0 +1,191 @@
+/*
+ * Error paths: every error the gateway produces or relays is an OpenAI error body
+ * {"error":{"message","type","param","code"}} with the right status.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import OpenAI from 'openai';
+import { mockPrefix, statusErrorBody } from '../mock/openai-mock.mjs';
+import {
+    MASTER_KEY, UPSTREAM_KEY, assertOpenAIError, authHeaders, chat, closedPort, fakeDeployment, marker,
+    mockDeployment, parseSSE, readAll, request, startGateway, startMock, userMessage,
+} from './harness.mjs';
+
+const T = { timeout: 20_000 };
+const MAX_BYTES = 65536;
+
+function expectError(r, status, opts = {}) {
+    assert.equal(r.status, status, `status; body: ${r.text}`);
+    assert.match(r.headers.get('content-type') ?? '', /^application\/json/, 'errors are JSON');
+    assert.ok(r.json !== undefined, `error body must be JSON: ${r.text}`);
+    return assertOpenAIError(assert, r.json, opts);
+}
+
+describe('errors', () => {
+    let mock;
+    let gw;
+    let deadPort;
+
+    before(async () => {
+        mock = await startMock({ requireKey: UPSTREAM_KEY });
+        deadPort = await closedPort();
+        gw = await startGateway({
+            model_list: [
+                mockDeployment(mock, { name: 'gpt-mock', id: 'dep-mock-1' }),
+                {
+                    model_name: 'dead-model',
+                    litellm_params: {
+                        model: 'openai/gpt-4o-mini',
+                        api_base: `http://127.0.0.1:${deadPort}/v1`,
+                        api_key: 'os.environ/UPSTREAM_KEY',
+                    },
+                    model_info: { id: 'dep-dead' },
+                },
+                mockDeployment(mock, { name: 'slow-model', id: 'dep-slow', params: { timeout: 1 } }),
+                fakeDeployment({ id: 'dep-fake-1' }),
+            ],
+            general_settings: { master_key: MASTER_KEY },
+            server: { max_request_bytes: MAX_BYTES },
+        });
+    });
+    after(async () => {
+        try {
+            await gw?.stop();
+        } finally {
+            await mock?.stop();
+        }
+    });
+
+    const post = (body, headers = authHeaders()) =>
+        request(`${gw.url}/v1/chat/completions`, { method: 'POST', headers, body });
+
+    it('malformed JSON → 400', T, async () => {
+        expectError(await post('{"model": "gpt-mock", "messages": [', authHeaders()), 400);
+        expectError(await post('[1, 2, 3]', authHeaders()), 400);
+    });
+
+    it('missing messages → 400', T, async () => {
+        expectError(await post({ model: 'gpt-mock' }), 400);
+    });
+
+    it('missing or wrong key → 401', T, async () => {
+        const body = { model: 'fake-model', messages: userMessage('hi') };
+        expectError(await post(body, { 'content-type': 'application/json' }), 401);
+        expectError(await post(body, authHeaders('sk-wrong-key')), 401);
+        expectError(await post(body, { 'content-type': 'application/json', 'x-api-key': 'sk-wrong-key' }), 401);
+    });
+
+    it('x-api-key and api-key headers are accepted', T, async () => {
+        const body = { model: 'fake-model', messages: userMessage('hi') };
+        for (const h of ['x-api-key', 'api-key']) {
+            const r = await post(body, { 'content-type': 'application/json', [h]: MASTER_KEY });
+            assert.equal(r.status, 200, `${h}: ${r.text}`);
+            assert.equal(r.json.choices[0].message.content, 'Hi there friend');
+        }
+    });
+
+    it('unknown model → 404 without leaking model names or secrets', T, async () => {
+        const e = expectError(await post({ model: 'no-such-model', messages: userMessage('hi') }), 404);
+        for (const secret of ['gpt-mock', 'dead-model', 'slow-model', 'fake-model', 'dep-mock-1', 'dep-fake-1',
+                              UPSTREAM_KEY, MASTER_KEY, 'gpt-4o-mini', String(mock.port)]) {
+            assert.ok(!e.message.includes(secret), `404 message leaks ${JSON.stringify(secret)}: ${e.message}`);
+        }
+    });
+
+    it('a body over server.max_request_bytes → 413 (content-length and chunked)', T, async () => {
+        const big = JSON.stringify({ model: 'fake-model', messages: userMessage('x'.repeat(MAX_BYTES + 4096)) });
+        expectError(await post(big, authHeaders()), 413);
+
+        /* Without a content-length the limit must still hold while the body streams in. */
+        const bytes = new TextEncoder().encode(big);
+        const chunked = new ReadableStream({
+            start(controller) {
+                for (let i = 0; i < bytes.length; i += 8192) controller.enqueue(bytes.slice(i, i + 8192));
+                controller.close();
+            },
+        });
+        const r = await fetch(`${gw.url}/v1/chat/completions`, {
+            method: 'POST', headers: authHeaders(), body: chunked, duplex: 'half', signal: AbortSignal.timeout(10_000),
+        });
+        const text = await r.text();
+        expectError({ status: r.status, headers: r.headers, text, json: JSON.parse(text) }, 413);
+
+        /* Just under the limit is fine. */
+        const fits = JSON.stringify({ model: 'fake-model', messages: userMessage('x'.repeat(MAX_BYTES - 200)) });
+        assert.ok(Buffer.byteLength(fits) < MAX_BYTES);
+        const ok = await post(fits, authHeaders());
+        assert.equal(ok.status, 200, ok.text);
+    });
+
+    it('upstream connection refused → 502', T, async () => {
+        expectError(await post({ model: 'dead-model', messages: userMessage('hi') }), 502);
+    });
+
+    it('upstream hang with timeout: 1 → 504 within ~3 s', T, async () => {
+        const m = marker('hang');
+        const t0 = Date.now();
+        const r = await post({ model: 'slow-model', messages: userMessage(`[[hang]] ${m}`) });
+        const elapsed = Date.now() - t0;
+        expectError(r, 504);
+        assert.ok(elapsed < 3000, `504 took ${elapsed} ms`);
+        assert.ok(elapsed >= 900, `504 came before the 1 s timeout (${elapsed} ms)`);
+        await mock.waitForRequest(m);
+    });
+
+    it('upstream 429 and 500 → same status with the upstream message wrapped', T, async () => {
+        for (const status of [429, 500]) {
+            const r = await post({ model: 'gpt-mock', messages: userMessage(`[[status:${status}]]`) });
+            expectError(r, status, { messageIncludes: statusErrorBody(status, 'gpt-4o-mini').error.message });
+        }
+    });
+
+    it('upstream context_length_exceeded → 400 with that code', T, async () => {
+        expectError(await post({ model: 'gpt-mock', messages: userMessage('[[context]]') }), 400,
+                    { code: 'context_length_exceeded' });
+    });
+
+    it('upstream malformed JSON → 502', T, async () => {
+        expectError(await post({ model: 'gpt-mock', messages: userMessage('[[badjson]]') }), 502);
+    });
+
+    it('stream cut by the upstream → first chunks, then an SSE error event, then the end', T, async () => {
+        const r = await fetch(`${gw.url}/v1/chat/completions`, {
+            method: 'POST',
+            headers: authHeaders(),
+            body: JSON.stringify({ model: 'gpt-mock', messages: userMessage('[[cut:2]]'), stream: true }),
+            signal: AbortSignal.timeout(15_000),
+        });
+        assert.equal(r.status, 200);
+        assert.match(r.headers.get('content-type') ?? '', /^text\/event-stream/);
+        const { text, timedOut } = await readAll(r);
+        assert.ok(!timedOut, `the stream did not terminate; got ${JSON.stringify(text)}`);
+        const events = parseSSE(text).filter((e) => e.data !== '[DONE]');
+        const parsed = events.map((e) => JSON.parse(e.data));
+        const errorAt = parsed.findIndex((p) => p.error);
+        assert.ok(errorAt >= 0, `no SSE error event in ${JSON.stringify(text)}`);
+        assertOpenAIError(assert, parsed[errorAt]);
+        const before = parsed.slice(0, errorAt).map((p) => p.choices?.[0]?.delta?.content ?? '').join('');
+        assert.equal(before, mockPrefix(2), 'the chunks sent before the cut reach the client');
+        assert.equal(errorAt, parsed.length - 1, 'nothing but [DONE] may follow the error event');
+
+        const health = await request(`${gw.url}/health/liveliness`);
+        assert.equal(health.status, 200, 'gateway still up');
+    });
+
+    it('stream cut: the SDK sees the first chunks, then an APIError', T, async () => {
+        const client = new OpenAI({ baseURL: gw.baseURL, apiKey: MASTER_KEY, maxRetries: 0, timeout: 15_000 });
+        const stream = await client.chat.completions.create({
+            model: 'gpt-mock', messages: userMessage('[[cut:2]]'), stream: true,
+        });
+        let text = '';
+        await assert.rejects(async () => {
+            for await (const c of stream) text += c.choices[0]?.delta?.content ?? '';
+        }, OpenAI.APIError);
+        assert.equal(text, mockPrefix(2));
+        assert.equal((await request(`${gw.url}/health/liveliness`)).status, 200);
+    });
+
+    it('GET /v1/chat/completions → 405', T, async () => {
+        expectError(await request(`${gw.url}/v1/chat/completions`, { headers: authHeaders() }), 405);
+    });
+});

@@ -1,0 +1,302 @@
+/*
+ * The mock upstream, checked against the official openai SDK and raw HTTP, without the gateway.
+ * Every other suite trusts the mock's wire format and fault directives; this file is why it may.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import OpenAI from 'openai';
+import { CONTEXT_ERROR, mockContent, mockPieces, statusErrorBody } from '../mock/openai-mock.mjs';
+import { marker, parseSSE, request, startMock, waitFor } from './harness.mjs';
+
+const T = { timeout: 20_000 };
+
+describe('openai mock', () => {
+    let mock;
+    let keyed;
+    let client;
+
+    before(async () => {
+        mock = await startMock();
+        keyed = await startMock({ requireKey: 'sk-upstream' });
+        client = new OpenAI({ baseURL: mock.baseURL, apiKey: 'sk-anything', maxRetries: 0, timeout: 10_000,
+                             logLevel: 'off' });
+    });
+    after(async () => {
+        await mock?.stop();
+        await keyed?.stop();
+    });
+
+    const ask = (text, extra = {}) => ({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: text }], ...extra });
+
+    it('answers a non-streaming completion in OpenAI shape', T, async () => {
+        const m = marker();
+        const { data, response } = await client.chat.completions.create(ask(`hi ${m}`)).withResponse();
+        assert.equal(response.status, 200);
+        assert.match(response.headers.get('content-type'), /^application\/json/);
+        assert.match(response.headers.get('x-request-id'), /^req_mock_\d+$/);
+        assert.equal(data.object, 'chat.completion');
+        assert.match(data.id, /^chatcmpl-mock-\d+$/);
+        assert.equal(data.model, 'gpt-4o-mini');
+        assert.equal(typeof data.created, 'number');
+        assert.equal(data.choices.length, 1);
+        assert.equal(data.choices[0].message.role, 'assistant');
+        assert.equal(data.choices[0].message.content, 'Hello from mock');
+        assert.equal(data.choices[0].finish_reason, 'stop');
+        assert.equal(data.usage.prompt_tokens, 10);
+        assert.equal(data.usage.completion_tokens, 3);
+        assert.equal(data.usage.total_tokens, 13);
+    });
+
+    it('answers [[chunks:N]] with N tokens non-streaming', T, async () => {
+        const data = await client.chat.completions.create(ask('[[chunks:5]]'));
+        assert.equal(data.choices[0].message.content, mockContent(5));
+        assert.equal(data.choices[0].message.content, 'Hello from mock Hello from');
+        assert.equal(data.usage.completion_tokens, 5);
+    });
+
+    it('streams role, content, finish chunks and [DONE], without usage unless asked', T, async () => {
+        const stream = await client.chat.completions.create(ask('hi', { stream: true }));
+        const chunks = [];
+        for await (const c of stream) chunks.push(c);
+        assert.equal(chunks.length, 5, JSON.stringify(chunks));
+        assert.equal(chunks[0].choices[0].delta.role, 'assistant');
+        assert.deepEqual(chunks.slice(1, 4).map((c) => c.choices[0].delta.content), mockPieces(3));
+        assert.equal(chunks[4].choices[0].finish_reason, 'stop');
+        for (const c of chunks) {
+            assert.equal(c.object, 'chat.completion.chunk');
+            assert.equal('usage' in c, false, 'no usage field without include_usage');
+            assert.equal(c.choices.length, 1);
+        }
+
+        const raw = await request(`${mock.baseURL}/chat/completions`, {
+            method: 'POST', headers: { authorization: 'Bearer x' }, body: ask('hi', { stream: true }),
+        });
+        assert.match(raw.headers.get('content-type'), /^text\/event-stream/);
+        assert.ok(raw.text.endsWith('data: [DONE]\n\n'), raw.text);
+        assert.ok(raw.text.split('\n\n').filter(Boolean).every((e) => e.startsWith('data: ')), raw.text);
+    });
+
+    it('streams a final usage chunk with choices [] when include_usage is true', T, async () => {
+        const stream = await client.chat.completions.create(
+            ask('[[chunks:4]]', { stream: true, stream_options: { include_usage: true } }));
+        const chunks = [];
+        for await (const c of stream) chunks.push(c);
+        const last = chunks.at(-1);
+        assert.deepEqual(last.choices, []);
+        assert.deepEqual([last.usage.prompt_tokens, last.usage.completion_tokens, last.usage.total_tokens], [10, 4, 14]);
+        for (const c of chunks.slice(0, -1)) assert.equal(c.usage, null, 'other chunks carry usage: null');
+        assert.equal(chunks.map((c) => c.choices[0]?.delta?.content ?? '').join(''), mockContent(4));
+    });
+
+    it('paces [[chunk_delay]] and [[delay]]', T, async () => {
+        let t0 = Date.now();
+        const stream = await client.chat.completions.create(ask('[[chunks:3]][[chunk_delay:100]]', { stream: true }));
+        const times = [];
+        for await (const c of stream) if (c.choices[0]?.delta?.content) times.push(Date.now() - t0);
+        assert.equal(times.length, 3);
+        assert.ok(times[2] >= 280, `three chunks 100 ms apart took ${times[2]} ms`);
+        t0 = Date.now();
+        await client.chat.completions.create(ask('[[delay:300]]'));
+        assert.ok(Date.now() - t0 >= 290, 'delay 300 ms');
+    });
+
+    it('answers [[status:429]] with retry-after and an OpenAI error body', T, async () => {
+        await assert.rejects(client.chat.completions.create(ask('[[status:429]]')), (e) => {
+            assert.ok(e instanceof OpenAI.RateLimitError, String(e));
+            assert.equal(e.status, 429);
+            assert.equal(e.headers.get('retry-after'), '1');
+            assert.equal(e.code, 'rate_limit_exceeded');
+            assert.deepEqual(e.error, statusErrorBody(429).error);
+            return true;
+        });
+        await assert.rejects(client.chat.completions.create(ask('[[status:500]]')), (e) => {
+            assert.ok(e instanceof OpenAI.InternalServerError, String(e));
+            assert.equal(e.status, 500);
+            assert.equal(e.headers.get('retry-after'), null);
+            assert.equal(e.error.type, 'server_error');
+            return true;
+        });
+        /* A stream request gets a JSON error, as OpenAI does, not an event stream. */
+        await assert.rejects(client.chat.completions.create(ask('[[status:503]]', { stream: true })),
+                             (e) => e instanceof OpenAI.APIError && e.status === 503);
+    });
+
+    it('answers [[context]] exactly like OpenAI', T, async () => {
+        const raw = await request(`${mock.baseURL}/chat/completions`, { method: 'POST', body: ask('[[context]]') });
+        assert.equal(raw.status, 400);
+        assert.deepEqual(raw.json, CONTEXT_ERROR);
+        await assert.rejects(client.chat.completions.create(ask('[[context]]')), (e) => {
+            assert.ok(e instanceof OpenAI.BadRequestError);
+            assert.equal(e.code, 'context_length_exceeded');
+            assert.equal(e.param, 'messages');
+            assert.equal(e.type, 'invalid_request_error');
+            return true;
+        });
+    });
+
+    it('answers [[badjson]] with a 200 the SDK cannot parse', T, async () => {
+        const raw = await request(`${mock.baseURL}/chat/completions`, { method: 'POST', body: ask('[[badjson]]') });
+        assert.equal(raw.status, 200);
+        assert.equal(raw.json, undefined);
+        assert.throws(() => JSON.parse(raw.text));
+        await assert.rejects(client.chat.completions.create(ask('[[badjson]]')));
+        const stream = await client.chat.completions.create(ask('[[badjson]]', { stream: true }));
+        await assert.rejects(async () => {
+            for await (const c of stream) void c;
+        }, SyntaxError);
+    });
+
+    it('cuts a stream after N content chunks with [[cut:N]]', T, async () => {
+        const m = marker('cut');
+        const stream = await client.chat.completions.create(ask(`[[cut:2]] ${m}`, { stream: true }));
+        const seen = [];
+        await assert.rejects(async () => {
+            for await (const c of stream) seen.push(c.choices[0].delta.content);
+        }, (e) => {
+            /* undici reports the dropped chunked body as "terminated". */
+            assert.ok(/terminated|other side closed|socket/i.test(`${e.message} ${e.cause?.message}`), String(e));
+            return true;
+        });
+        assert.deepEqual(seen, ['', 'Hello', ' from']);
+        const [rec] = await mock.waitForRequest(m);
+        await waitFor(async () => (await mock.requests({ contains: m }))[0].closedAt, { what: 'cut socket closed' });
+        const [done] = await mock.requests({ contains: m });
+        assert.equal(done.cut, true);
+        assert.equal(done.closedEarly, false, 'a cut by the mock is not an early close by the client');
+        assert.equal(rec.completed, false);
+
+        await assert.rejects(client.chat.completions.create(ask('[[cut:1]]')), 'non-streaming cut fails too');
+    });
+
+    it('never answers [[hang]], and records the client closing early', T, async () => {
+        const m = marker('hang');
+        const before = (await mock.stats()).closedEarly;
+        const t0 = Date.now();
+        await assert.rejects(client.chat.completions.create(ask(`[[hang]] ${m}`), { timeout: 400 }),
+                             OpenAI.APIConnectionTimeoutError);
+        assert.ok(Date.now() - t0 >= 390);
+        await waitFor(async () => (await mock.requests({ contains: m }))[0]?.closedEarly, { what: 'closedEarly' });
+        assert.equal((await mock.stats()).closedEarly, before + 1);
+    });
+
+    it('records an aborted delayed request and an abandoned stall as closed early', T, async () => {
+        const m = marker('abort');
+        const ac = new AbortController();
+        const p = client.chat.completions.create(ask(`[[delay:3000]] ${m}`), { signal: ac.signal });
+        await mock.waitForRequest(m);
+        ac.abort();
+        await assert.rejects(p, OpenAI.APIUserAbortError);
+        const rec = await waitFor(async () => (await mock.requests({ contains: m })).find((r) => r.closedEarly),
+                                  { timeout: 1000, what: 'closedEarly after abort' });
+        assert.equal(rec.completed, false);
+
+        const m2 = marker('stall');
+        const stream = await client.chat.completions.create(ask(`[[stall:1]] ${m2}`, { stream: true }));
+        for await (const c of stream) {
+            if (c.choices[0].delta.content) break; /* the SDK aborts the request on break */
+        }
+        await waitFor(async () => (await mock.requests({ contains: m2 }))[0]?.closedEarly, { timeout: 1000,
+                                                                                             what: 'stall closed' });
+    });
+
+    it('replies with the received body for [[echo]]', T, async () => {
+        const body = ask('[[echo]] please', { temperature: 0.5, user: 'u-1', stream_options: undefined });
+        const data = await client.chat.completions.create(body);
+        const echoed = JSON.parse(data.choices[0].message.content);
+        assert.equal(echoed.model, 'gpt-4o-mini');
+        assert.equal(echoed.temperature, 0.5);
+        assert.equal(echoed.user, 'u-1');
+        assert.deepEqual(echoed.messages, body.messages);
+        assert.equal(data.usage.completion_tokens, 1);
+
+        const stream = await client.chat.completions.create(ask('[[echo]][[chunks:4]]', { stream: true }));
+        let text = '';
+        let n = 0;
+        for await (const c of stream) {
+            if (c.choices[0]?.delta?.content) {
+                text += c.choices[0].delta.content;
+                n++;
+            }
+        }
+        assert.equal(n, 4);
+        assert.equal(JSON.parse(text).stream, true);
+    });
+
+    it('records method, path, headers and parsed body; filters; resets', T, async () => {
+        const m = marker('rec');
+        await client.chat.completions.create(ask(`hello ${m}`, { max_tokens: 7 }));
+        const [rec] = await mock.requests({ contains: m });
+        assert.equal(rec.method, 'POST');
+        assert.equal(rec.path, '/v1/chat/completions');
+        assert.equal(rec.headers.authorization, 'Bearer sk-anything');
+        assert.equal(rec.body.max_tokens, 7);
+        assert.equal(rec.completed, true);
+        assert.equal(rec.closedEarly, false);
+        assert.equal((await mock.requests({ contains: 'no-such-marker-anywhere' })).length, 0);
+        const bad = await request(`${mock.baseURL}/chat/completions`, { method: 'POST', body: '{"model":' });
+        assert.equal(bad.status, 400);
+        const all = await mock.requests();
+        assert.equal(all.at(-1).rawBody, '{"model":', 'unparsable bodies are kept raw');
+        const stats = await mock.stats();
+        assert.ok(stats.requests >= 2 && stats.completed >= 2, JSON.stringify(stats));
+        await mock.reset();
+        assert.deepEqual(await mock.requests(), []);
+        assert.equal((await mock.stats()).requests, 0);
+    });
+
+    it('validates requests like OpenAI and rejects bad directives loudly', T, async () => {
+        const noMsgs = await request(`${mock.baseURL}/chat/completions`, { method: 'POST', body: { model: 'x' } });
+        assert.equal(noMsgs.status, 400);
+        assert.equal(noMsgs.json.error.param, 'messages');
+        const get = await request(`${mock.baseURL}/chat/completions`);
+        assert.equal(get.status, 405);
+        assert.equal(typeof get.json.error.message, 'string');
+        const typo = await request(`${mock.baseURL}/chat/completions`, { method: 'POST', body: ask('[[dealy:5]]') });
+        assert.equal(typo.status, 400);
+        assert.match(typo.json.error.message, /bad directive/);
+        const nowhere = await request(`${mock.url}/chat/completions`, { method: 'POST', body: ask('hi') });
+        assert.equal(nowhere.status, 404, 'only /v1/... exists, like api.openai.com');
+    });
+
+    it('lists models in OpenAI shape', T, async () => {
+        const page = await client.models.list();
+        const ids = page.data.map((x) => x.id);
+        assert.ok(ids.includes('gpt-4o-mini'));
+        for (const x of page.data) assert.equal(x.object, 'model');
+        const one = await client.models.retrieve('gpt-4o-mini');
+        assert.equal(one.id, 'gpt-4o-mini');
+        await assert.rejects(client.models.retrieve('nope'), OpenAI.NotFoundError);
+    });
+
+    it('enforces --require-key with OpenAI 401 bodies', T, async () => {
+        const good = new OpenAI({ baseURL: keyed.baseURL, apiKey: 'sk-upstream', maxRetries: 0 });
+        const bad = new OpenAI({ baseURL: keyed.baseURL, apiKey: 'sk-wrong-key-123', maxRetries: 0 });
+        const ok = await good.chat.completions.create(ask('hi'));
+        assert.equal(ok.choices[0].message.content, 'Hello from mock');
+        await assert.rejects(bad.chat.completions.create(ask('hi')), (e) => {
+            assert.ok(e instanceof OpenAI.AuthenticationError);
+            assert.equal(e.code, 'invalid_api_key');
+            assert.ok(!e.message.includes('sk-wrong-key-123'), 'the key is masked');
+            return true;
+        });
+        const none = await request(`${keyed.baseURL}/models`);
+        assert.equal(none.status, 401);
+        assert.equal(none.json.error.type, 'invalid_request_error');
+        const intro = await request(`${keyed.url}/__mock/stats`);
+        assert.equal(intro.status, 200, 'introspection needs no key');
+        const recs = await keyed.requests();
+        assert.ok(recs.some((r) => r.headers.authorization === 'Bearer sk-wrong-key-123'), 'rejected requests are recorded');
+    });
+
+    it('parses its own SSE into events the harness can read', T, async () => {
+        const raw = await request(`${mock.baseURL}/chat/completions`, {
+            method: 'POST', body: ask('[[chunks:2]]', { stream: true, stream_options: { include_usage: true } }),
+        });
+        const events = parseSSE(raw.text);
+        assert.equal(events.at(-1).data, '[DONE]');
+        const json = events.slice(0, -1).map((e) => JSON.parse(e.data));
+        assert.equal(json.length, 5); /* role, 2 content, finish, usage */
+        assert.deepEqual(json.at(-1).choices, []);
+        assert.equal(json.at(-1).usage.completion_tokens, 2);
+    });
+});

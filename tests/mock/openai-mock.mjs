@@ -1,0 +1,519 @@
+#!/usr/bin/env node
+/*
+ * openai-mock: a mock OpenAI-compatible upstream for Gantry's integration tests.
+ *
+ *   node tests/mock/openai-mock.mjs --port 0 [--require-key sk-upstream] [--verbose]
+ *
+ * Prints exactly one line, `LISTENING <port>`, on stdout once bound to 127.0.0.1; everything else goes
+ * to stderr.  Only Node's own modules are used, so the mock runs before `npm ci`.
+ *
+ * It speaks the real wire format of api.openai.com for the routes the gateway uses:
+ *   POST /v1/chat/completions   chat.completion JSON, or text/event-stream chunks ending in [DONE]
+ *   GET  /v1/models             {"object":"list","data":[...]}
+ *   GET  /v1/models/<id>
+ * Errors use OpenAI's body shape {"error":{"message","type","param","code"}}.
+ *
+ * Faults are chosen by the request itself, never by shared state, so tests that run in parallel
+ * against one mock cannot disturb each other.  The last user message may contain directives:
+ *   [[delay:MS]]        wait MS before answering (before the headers of a stream, too)
+ *   [[status:N]]        answer status N with an OpenAI error body (429 also sends retry-after: 1)
+ *   [[chunks:N]]        answer with N content chunks (default 3: "Hello", " from", " mock")
+ *   [[chunk_delay:MS]]  wait MS before each streamed content chunk
+ *   [[cut:N]]           stream N content chunks after the role chunk, then destroy the socket
+ *                       (non-streaming: send half of the JSON body, then destroy the socket)
+ *   [[stall:N]]         stream N content chunks, then keep the socket open and send nothing more
+ *   [[hang]]            never answer
+ *   [[badjson]]         200 with a malformed JSON body (streaming: one malformed data: event)
+ *   [[context]]         400 context_length_exceeded, exactly as OpenAI sends it
+ *   [[echo]]            the reply content is JSON.stringify(<request body as received>)
+ *
+ * Content is deterministic: mockContent(n) below, so tests import it instead of hard-coding text.
+ * usage: prompt_tokens 10, completion_tokens = number of content chunks.
+ *
+ * Introspection (never behind --require-key, never recorded):
+ *   GET  /__mock/requests[?contains=TEXT][&path=/v1/...]   recorded requests, oldest first
+ *   GET  /__mock/stats      {"requests","completed","closedEarly","cut","inFlight"}
+ *   POST /__mock/reset      forget recorded requests and zero the stats
+ * A request is "closedEarly" when its connection closed before the mock finished the response and
+ * the mock did not close it itself ([[cut]]): that is how tests see the gateway cancel upstream work.
+ */
+import http from 'node:http';
+import { pathToFileURL } from 'node:url';
+
+export const PROMPT_TOKENS = 10;
+export const DEFAULT_CHUNKS = 3;
+/* Fixed so two answers to the same request are byte-identical. */
+export const CREATED = 1700000000;
+export const MODELS = ['gpt-4o-mini', 'gpt-4o', 'text-embedding-3-small'];
+
+const WORDS = ['Hello', 'from', 'mock'];
+
+/*
+ * The content pieces of an answer of n chunks.  n = 3 is "Hello", " from", " mock"; fewer chunks
+ * group those words ("Hello from", " mock"); more chunks keep cycling the words one per chunk.
+ */
+export function mockPieces(n = DEFAULT_CHUNKS) {
+    if (n <= 0) return [];
+    const tokens = [];
+    for (let i = 0; i < Math.max(n, WORDS.length); i++) tokens.push((i ? ' ' : '') + WORDS[i % WORDS.length]);
+    return groupInto(tokens, n);
+}
+
+export function mockContent(n = DEFAULT_CHUNKS) {
+    return mockPieces(n).join('');
+}
+
+/* What a client has seen after the first k content chunks of an n-chunk answer (e.g. before a [[cut:k]]). */
+export function mockPrefix(k, n = DEFAULT_CHUNKS) {
+    return mockPieces(n).slice(0, k).join('');
+}
+
+/* Splits text into at most n non-empty pieces of nearly equal length (for [[echo]]). */
+export function splitText(text, n) {
+    const chars = Array.from(text);
+    return groupInto(chars, Math.max(1, Math.min(n, chars.length)));
+}
+
+function groupInto(items, n) {
+    const out = [];
+    let at = 0;
+    for (let g = 0; g < n; g++) {
+        const size = Math.floor(items.length / n) + (g < items.length % n ? 1 : 0);
+        out.push(items.slice(at, at + size).join(''));
+        at += size;
+    }
+    return out;
+}
+
+export function usageFor(completionTokens) {
+    return {
+        prompt_tokens: PROMPT_TOKENS,
+        completion_tokens: completionTokens,
+        total_tokens: PROMPT_TOKENS + completionTokens,
+        prompt_tokens_details: { cached_tokens: 0, audio_tokens: 0 },
+        completion_tokens_details: {
+            reasoning_tokens: 0,
+            audio_tokens: 0,
+            accepted_prediction_tokens: 0,
+            rejected_prediction_tokens: 0,
+        },
+    };
+}
+
+function errorBody(message, type, param = null, code = null) {
+    return { error: { message, type, param, code } };
+}
+
+/* The body OpenAI sends when the prompt is too long; tests compare against it. */
+export const CONTEXT_ERROR = errorBody(
+    "This model's maximum context length is 128000 tokens. However, your messages resulted in " +
+        '130000 tokens. Please reduce the length of the messages.',
+    'invalid_request_error',
+    'messages',
+    'context_length_exceeded'
+);
+
+/* The error body sent for [[status:N]]; messages are distinctive so tests can find them wrapped. */
+export function statusErrorBody(status, model = 'gpt-4o-mini') {
+    switch (status) {
+    case 400:
+        return errorBody('Mock upstream rejected the request (status 400).', 'invalid_request_error');
+    case 401:
+        return errorBody('Incorrect API key provided: sk-mo****ock.', 'invalid_request_error', null,
+                         'invalid_api_key');
+    case 403:
+        return errorBody('Mock upstream: you are not allowed to sample from this model.',
+                         'invalid_request_error', null, 'model_not_allowed');
+    case 404:
+        return errorBody(`The model \`${model}\` does not exist or you do not have access to it.`,
+                         'invalid_request_error', null, 'model_not_found');
+    case 429:
+        return errorBody(`Rate limit reached for ${model} in organization org-mock on requests per ` +
+                             'min (RPM): Limit 3, Used 3, Requested 1. Please try again in 1s.',
+                         'requests', 'requests', 'rate_limit_exceeded');
+    case 500:
+        return errorBody('The server had an error while processing your request. Sorry about that! ' +
+                             '(mock upstream status 500)', 'server_error');
+    case 502:
+        return errorBody('Bad gateway (mock upstream status 502).', 'server_error');
+    case 503:
+        return errorBody('The engine is currently overloaded, please try again later. ' +
+                             '(mock upstream status 503)', 'server_error');
+    default:
+        return errorBody(`Mock upstream error with status ${status}.`,
+                         status >= 500 ? 'server_error' : 'invalid_request_error');
+    }
+}
+
+const FLAG_DIRECTIVES = new Set(['hang', 'badjson', 'context', 'echo']);
+const NUMBER_DIRECTIVES = { delay: 'delay', status: 'status', chunks: 'chunks', chunk_delay: 'chunkDelay',
+                            cut: 'cut', stall: 'stall' };
+
+function messageText(content) {
+    if (typeof content === 'string') return content;
+    if (Array.isArray(content)) {
+        return content.map((p) => (p && typeof p.text === 'string' ? p.text : '')).join('\n');
+    }
+    return '';
+}
+
+/* Directives of the last user message; throws on a malformed one so a test's typo is loud. */
+export function parseDirectives(body) {
+    const out = {};
+    const messages = Array.isArray(body?.messages) ? body.messages : [];
+    const lastUser = [...messages].reverse().find((m) => m && m.role === 'user');
+    if (!lastUser) return out;
+    for (const m of messageText(lastUser.content).matchAll(/\[\[([a-z_]+)(?::([^\]]*))?\]\]/g)) {
+        const [, name, arg] = m;
+        if (FLAG_DIRECTIVES.has(name) && arg === undefined) {
+            out[name] = true;
+        } else if (name in NUMBER_DIRECTIVES && arg !== undefined && /^\d+$/.test(arg)) {
+            out[NUMBER_DIRECTIVES[name]] = Number(arg);
+        } else {
+            throw new Error(`mock: bad directive ${m[0]}`);
+        }
+    }
+    return out;
+}
+
+export function createMock({ requireKey = null, verbose = false } = {}) {
+    const records = [];
+    const stats = { requests: 0, completed: 0, closedEarly: 0, cut: 0, inFlight: 0 };
+    let seq = 0;
+    const log = verbose ? (...a) => console.error('[mock]', ...a) : () => {};
+
+    function sendJson(res, status, obj, extra = {}) {
+        const text = JSON.stringify(obj);
+        res.writeHead(status, {
+            'content-type': 'application/json',
+            'content-length': Buffer.byteLength(text),
+            ...extra,
+        });
+        res.end(text);
+    }
+
+    /* Resolves true after ms, or false as soon as the connection closes. */
+    function pause(res, ms) {
+        return new Promise((resolve) => {
+            if (res.destroyed || res.writableEnded) return resolve(false);
+            const onClose = () => {
+                clearTimeout(timer);
+                resolve(false);
+            };
+            const timer = setTimeout(() => {
+                res.off('close', onClose);
+                resolve(!res.destroyed);
+            }, ms);
+            res.once('close', onClose);
+        });
+    }
+
+    function checkKey(req, res) {
+        if (!requireKey) return true;
+        const auth = req.headers.authorization;
+        if (auth === `Bearer ${requireKey}`) return true;
+        if (!auth) {
+            sendJson(res, 401, errorBody("You didn't provide an API key. You need to provide your API key " +
+                                             'in an Authorization header using Bearer auth (i.e. ' +
+                                             'Authorization: Bearer YOUR_KEY).', 'invalid_request_error'));
+        } else {
+            const given = auth.replace(/^Bearer\s+/i, '');
+            const masked = given.length > 8 ? `${given.slice(0, 3)}****${given.slice(-4)}` : '****';
+            sendJson(res, 401, errorBody(`Incorrect API key provided: ${masked}. You can find your API key ` +
+                                             'at https://platform.openai.com/account/api-keys.',
+                                         'invalid_request_error', null, 'invalid_api_key'));
+        }
+        return false;
+    }
+
+    async function chatCompletions(req, res, rec) {
+        const body = rec.body;
+        if (body === undefined) {
+            return sendJson(res, 400, errorBody('We could not parse the JSON body of your request. (HINT: This ' +
+                                                    'likely means you aren\'t using your HTTP library correctly.)',
+                                                'invalid_request_error'));
+        }
+        if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+            return sendJson(res, 400, errorBody('Invalid type for request body: expected an object.',
+                                                'invalid_request_error'));
+        }
+        if (typeof body.model !== 'string' || body.model === '') {
+            return sendJson(res, 400, errorBody('you must provide a model parameter', 'invalid_request_error'));
+        }
+        if (!Array.isArray(body.messages)) {
+            return sendJson(res, 400, errorBody("Missing required parameter: 'messages'.", 'invalid_request_error',
+                                                'messages', 'missing_required_parameter'));
+        }
+        let d;
+        try {
+            d = parseDirectives(body);
+        } catch (e) {
+            return sendJson(res, 400, errorBody(e.message, 'invalid_request_error'));
+        }
+        const model = body.model;
+        const reqId = `req_mock_${rec.seq}`;
+        const common = { 'x-request-id': reqId, 'openai-processing-ms': '1', 'openai-version': '2020-10-01' };
+
+        if (d.delay && !(await pause(res, d.delay))) return;
+        if (d.hang) return; /* the socket stays open until the client gives up */
+        if (d.status) {
+            const extra = d.status === 429 ? { 'retry-after': '1', ...common } : common;
+            return sendJson(res, d.status, statusErrorBody(d.status, model), extra);
+        }
+        if (d.context) return sendJson(res, 400, CONTEXT_ERROR, common);
+
+        let pieces;
+        if (d.echo) {
+            const text = JSON.stringify(body);
+            pieces = d.chunks === undefined ? [text] : splitText(text, d.chunks);
+        } else {
+            pieces = mockPieces(d.chunks === undefined ? DEFAULT_CHUNKS : d.chunks);
+        }
+        const id = `chatcmpl-mock-${rec.seq}`;
+
+        if (body.stream !== true) {
+            if (d.badjson) {
+                const text = `{"id":"${id}","object":"chat.completion","choices":[{"index":0,"message":{"role":`;
+                res.writeHead(200, { 'content-type': 'application/json', 'content-length': text.length, ...common });
+                return res.end(text);
+            }
+            const text = JSON.stringify({
+                id,
+                object: 'chat.completion',
+                created: CREATED,
+                model,
+                choices: [{
+                    index: 0,
+                    message: { role: 'assistant', content: pieces.join(''), refusal: null, annotations: [] },
+                    logprobs: null,
+                    finish_reason: 'stop',
+                }],
+                usage: usageFor(pieces.length),
+                service_tier: 'default',
+                system_fingerprint: 'fp_mock',
+            });
+            if (d.cut !== undefined) {
+                /* Promise the whole body, deliver half, then drop the connection. */
+                res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text),
+                                     ...common });
+                res.write(text.slice(0, Math.floor(text.length / 2)));
+                rec.cut = true;
+                stats.cut++;
+                setTimeout(() => res.destroy(), 20);
+                return;
+            }
+            res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text),
+                                 ...common });
+            return res.end(text);
+        }
+
+        const includeUsage = body.stream_options?.include_usage === true;
+        const base = { id, object: 'chat.completion.chunk', created: CREATED, model, service_tier: 'default',
+                       system_fingerprint: 'fp_mock' };
+        const chunk = (delta, finish) => ({
+            ...base,
+            choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }],
+            ...(includeUsage ? { usage: null } : {}),
+        });
+        const send = (obj) => res.write(`data: ${typeof obj === 'string' ? obj : JSON.stringify(obj)}\n\n`);
+
+        res.writeHead(200, {
+            'content-type': 'text/event-stream; charset=utf-8',
+            'cache-control': 'no-cache',
+            connection: 'keep-alive',
+            ...common,
+        });
+        send(chunk({ role: 'assistant', content: '', refusal: null }, null));
+        if (d.badjson) {
+            send('{"id":"' + id + '","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":');
+            send('[DONE]');
+            return res.end();
+        }
+        for (let i = 0; i < pieces.length; i++) {
+            if (d.cut !== undefined && i === d.cut) break;
+            if (d.stall !== undefined && i === d.stall) return; /* keep the socket, say nothing */
+            if (d.chunkDelay && !(await pause(res, d.chunkDelay))) return;
+            send(chunk({ content: pieces[i] }, null));
+        }
+        if (d.cut !== undefined && d.cut < pieces.length) {
+            rec.cut = true;
+            stats.cut++;
+            /* Let the kernel deliver what was written, then drop the connection mid-stream. */
+            setTimeout(() => res.destroy(), 20);
+            return;
+        }
+        if (d.stall !== undefined && d.stall >= pieces.length) return;
+        send(chunk({}, 'stop'));
+        if (includeUsage) send({ ...base, choices: [], usage: usageFor(pieces.length) });
+        send('[DONE]');
+        res.end();
+    }
+
+    function modelObject(id) {
+        return { id, object: 'model', created: CREATED, owned_by: 'system' };
+    }
+
+    async function route(req, res, url, rec) {
+        const path = url.pathname;
+        if (!path.startsWith('/v1/')) {
+            return sendJson(res, 404, errorBody(`Invalid URL (${req.method} ${path})`, 'invalid_request_error'));
+        }
+        if (!checkKey(req, res)) return;
+        if (path === '/v1/chat/completions') {
+            if (req.method !== 'POST') {
+                return sendJson(res, 405, errorBody(`Invalid method for URL (${req.method} ${path})`,
+                                                    'invalid_request_error'), { allow: 'POST' });
+            }
+            return chatCompletions(req, res, rec);
+        }
+        if (path === '/v1/models' && req.method === 'GET') {
+            return sendJson(res, 200, { object: 'list', data: MODELS.map(modelObject) });
+        }
+        const m = /^\/v1\/models\/([^/]+)$/.exec(path);
+        if (m && req.method === 'GET') {
+            const id = decodeURIComponent(m[1]);
+            if (MODELS.includes(id)) return sendJson(res, 200, modelObject(id));
+            return sendJson(res, 404, statusErrorBody(404, id));
+        }
+        return sendJson(res, 404, errorBody(`Invalid URL (${req.method} ${path})`, 'invalid_request_error'));
+    }
+
+    function introspect(req, res, url) {
+        const path = url.pathname;
+        if (path === '/__mock/requests' && req.method === 'GET') {
+            const contains = url.searchParams.get('contains');
+            const onPath = url.searchParams.get('path');
+            const list = records.filter((r) => (contains === null || r.rawBody.includes(contains)) &&
+                                               (onPath === null || r.path === onPath));
+            return sendJson(res, 200, list.map(publicRecord));
+        }
+        if (path === '/__mock/stats' && req.method === 'GET') return sendJson(res, 200, stats);
+        if (path === '/__mock/reset' && req.method === 'POST') {
+            records.length = 0;
+            for (const k of Object.keys(stats)) if (k !== 'inFlight') stats[k] = 0;
+            return sendJson(res, 200, { ok: true });
+        }
+        return sendJson(res, 404, errorBody(`Invalid URL (${req.method} ${path})`, 'invalid_request_error'));
+    }
+
+    function publicRecord(r) {
+        const { rawBody, ...rest } = r;
+        /* The raw text is kept only when it was not JSON, so a test can see what was sent. */
+        return r.body === undefined ? { ...rest, body: null, rawBody } : rest;
+    }
+
+    const server = http.createServer({ noDelay: true }, async (req, res) => {
+        const url = new URL(req.url, 'http://127.0.0.1');
+        if (url.pathname.startsWith('/__mock/')) {
+            req.resume();
+            return introspect(req, res, url);
+        }
+        const rec = {
+            seq: ++seq,
+            method: req.method,
+            path: url.pathname,
+            query: url.search,
+            headers: req.headers,
+            body: undefined,
+            rawBody: '',
+            receivedAt: Date.now(),
+            completed: false,
+            closedEarly: false,
+            closedAt: null,
+            cut: false,
+        };
+        stats.requests++;
+        stats.inFlight++;
+        res.on('close', () => {
+            stats.inFlight--;
+            rec.closedAt = Date.now();
+            if (res.writableFinished) {
+                rec.completed = true;
+                stats.completed++;
+            } else if (!rec.cut) {
+                rec.closedEarly = true;
+                stats.closedEarly++;
+            }
+            log(`#${rec.seq} ${rec.method} ${rec.path} closed`, rec.completed ? 'completed' :
+                rec.cut ? 'cut' : 'early');
+        });
+        try {
+            const parts = [];
+            for await (const c of req) parts.push(c);
+            rec.rawBody = Buffer.concat(parts).toString('utf8');
+        } catch {
+            /* The client went away while sending; the record still says what arrived. */
+        }
+        if (rec.rawBody !== '') {
+            try {
+                rec.body = JSON.parse(rec.rawBody);
+            } catch {
+                rec.body = undefined;
+            }
+        } else {
+            rec.body = req.method === 'GET' ? null : undefined;
+        }
+        records.push(rec);
+        log(`#${rec.seq} ${rec.method} ${rec.path} ${rec.rawBody.slice(0, 200)}`);
+        if (res.destroyed) return;
+        try {
+            await route(req, res, url, rec);
+        } catch (e) {
+            console.error('[mock] handler failed:', e);
+            if (!res.headersSent) sendJson(res, 500, errorBody(`mock internal error: ${e.message}`, 'server_error'));
+            else res.destroy();
+        }
+    });
+    /* Long keep-alive, like the real API, so pooled upstream connections are not closed under the gateway. */
+    server.keepAliveTimeout = 60_000;
+    server.headersTimeout = 65_000;
+    server.requestTimeout = 0;
+    return { server, records, stats };
+}
+
+function parseArgs(argv) {
+    const opts = { port: 0, requireKey: null, verbose: false };
+    for (let i = 0; i < argv.length; i++) {
+        const a = argv[i];
+        const value = () => {
+            if (i + 1 >= argv.length) throw new Error(`${a} needs a value`);
+            return argv[++i];
+        };
+        if (a === '--port') opts.port = Number(value());
+        else if (a.startsWith('--port=')) opts.port = Number(a.slice(7));
+        else if (a === '--require-key') opts.requireKey = value();
+        else if (a.startsWith('--require-key=')) opts.requireKey = a.slice(14);
+        else if (a === '--verbose') opts.verbose = true;
+        else throw new Error(`unknown argument ${a}`);
+    }
+    if (!Number.isInteger(opts.port) || opts.port < 0 || opts.port > 65535) throw new Error('bad --port');
+    return opts;
+}
+
+function main() {
+    let opts;
+    try {
+        opts = parseArgs(process.argv.slice(2));
+    } catch (e) {
+        console.error(`openai-mock: ${e.message}\nusage: openai-mock.mjs --port N [--require-key KEY] [--verbose]`);
+        process.exit(2);
+    }
+    const { server } = createMock(opts);
+    server.on('error', (e) => {
+        console.error(`openai-mock: ${e.message}`);
+        process.exit(1);
+    });
+    server.listen(opts.port, '127.0.0.1', () => {
+        process.stdout.write(`LISTENING ${server.address().port}\n`);
+    });
+    const stop = () => {
+        server.close();
+        server.closeAllConnections();
+        /* Let stdout/stderr drain, but never linger. */
+        setTimeout(() => process.exit(0), 50).unref();
+    };
+    process.on('SIGTERM', stop);
+    process.on('SIGINT', stop);
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) main();
