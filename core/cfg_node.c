@@ -62,7 +62,7 @@ static void *arena_alloc(struct arena *a, size_t size)
     n->used = size;
     n->cap = cap;
     if (c != NULL && size > BIG_BYTES) {
-        /* A big block gets a chunk of its own behind the current one, so the room left in the
+        /* A big block is given a chunk of its own behind the current one, so the room left in the
          * current chunk is not thrown away. */
         n->next = c->next;
         c->next = n;

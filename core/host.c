@@ -670,6 +670,12 @@ static int h_json_write(gantry_req_t *r, const gantry_json_t *node, gantry_str_t
     return GANTRY_OK;
 }
 
+static void h_json_release(gantry_req_t *r, gantry_json_t *root)
+{
+    if (root != NULL && req_disown_json(r, J(root)))
+        cJSON_Delete(J(root));
+}
+
 static int64_t h_now_us(void)
 {
     return now_us();
@@ -751,4 +757,5 @@ const gantry_host_t host_table = {
     .json_remove = h_json_remove,
     .json_attach = h_json_attach,
     .json_write = h_json_write,
+    .json_release = h_json_release,
 };

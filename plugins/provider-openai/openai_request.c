@@ -95,7 +95,11 @@ gantry_action_t openai_prepare(gantry_req_t *req, void *state, void *deployment,
     }
     if ((rc = edit_body(host, dep, body, stream)) != GANTRY_OK)
         goto fail;
-    if ((rc = host->json_write(req, body, &text)) != GANTRY_OK)
+    rc = host->json_write(req, body, &text);
+    /* The copy is only needed to produce the text; drop it so retries do not pile up copies. */
+    host->json_release(req, body);
+    body = NULL;
+    if (rc != GANTRY_OK)
         goto fail;
 
     if ((rc = host->up_set_url(up, dep->url)) != GANTRY_OK)
@@ -109,6 +113,8 @@ gantry_action_t openai_prepare(gantry_req_t *req, void *state, void *deployment,
     return GANTRY_CONTINUE;
 
 fail:
+    if (body != NULL)
+        host->json_release(req, body);
     return host->req_fail(req, 500, GANTRY_ERR_INTERNAL, "api_error", NULL,
                           "could not build the upstream request: %s", host->strerror(rc));
 }

@@ -111,7 +111,7 @@ struct gantry_host {
     /* Scalars.  Return GANTRY_OK, or GANTRY_ETYPE (node of another type) / GANTRY_EINVAL (NULL). */
     int (*conf_string)(const gantry_conf_t *node, gantry_str_t *out); /* NUL-terminated */
     int (*conf_int)(const gantry_conf_t *node, int64_t *out);
-    int (*conf_number)(const gantry_conf_t *node, double *out);
+    int (*conf_number)(const gantry_conf_t *node, double *out); /* integers are numbers too */
     int (*conf_bool)(const gantry_conf_t *node, bool *out);
     /* Sequences and maps: element count, i-th value, i-th key (maps only). */
     size_t (*conf_count)(const gantry_conf_t *node);
@@ -205,7 +205,7 @@ struct gantry_host {
     gantry_json_t *(*json_get)(const gantry_json_t *obj, const char *key);
     size_t (*json_count)(const gantry_json_t *node);
     /* Iterate an array's elements or an object's members: first, then next until NULL. */
-    gantry_json_t *(*json_first)(const gantry_json_t *node);
+    gantry_json_t *(*json_first)(const gantry_json_t *node); /* NULL for non-containers */
     gantry_json_t *(*json_next)(const gantry_json_t *node);
     gantry_str_t (*json_key)(const gantry_json_t *member);
     gantry_str_t (*json_string)(const gantry_json_t *node); /* {NULL,0} unless a string */
@@ -215,15 +215,17 @@ struct gantry_host {
     gantry_json_t *(*json_set)(gantry_json_t *obj, const char *key, gantry_json_type_t type);
     /* Append a new node of `type` to an array; returns it. */
     gantry_json_t *(*json_append)(gantry_json_t *arr, gantry_json_type_t type);
-    /* Change a node's value in place (the node keeps its place in its parent). */
+    /* Change a node's value in place (the node keeps its place in its parent); strings are copied. */
     int (*json_set_string)(gantry_json_t *node, gantry_str_t value);
     int (*json_set_number)(gantry_json_t *node, double value);
     int (*json_set_bool)(gantry_json_t *node, bool value);
     void (*json_remove)(gantry_json_t *obj, const char *key);
     /* Move a detached root into obj[key] (key NULL: append to an array).  Takes `root`. */
     int (*json_attach)(gantry_req_t *req, gantry_json_t *parent, const char *key, gantry_json_t *root);
-    /* Serialize compactly into arena memory (request-owned). */
+    /* Serialize a node's value (not its key) compactly into arena memory (request-owned). */
     int (*json_write)(gantry_req_t *req, const gantry_json_t *node, gantry_str_t *out);
+    /* Free a request-owned root now instead of at the end of the request (e.g. per-attempt copies). */
+    void (*json_release)(gantry_req_t *req, gantry_json_t *root);
 
     /* ABI 1.0 ends here. */
 };

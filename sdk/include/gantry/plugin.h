@@ -224,9 +224,14 @@ typedef struct gantry_ops {
                       gantry_error_t *err);
     /*
      * For providers that answer without HTTP (the fake provider, local models): produce the response
-     * yourself.  Non-streaming: host->resp_set_take() then RESPOND, or PAUSE and later
-     * host->resume(req, GANTRY_RESPOND).  Streaming: emit chunks with host->stream_chunk_take() (from
-     * timers is fine) and finish with host->stream_end(); return PAUSE.
+     * yourself.
+     *   Non-streaming: host->resp_set_take() then return RESPOND; or PAUSE and later
+     *   host->resp_set_take() + host->resume(req, GANTRY_RESPOND).
+     *   Streaming: emit chunks with host->stream_chunk_take() - inside invoke() or later from host
+     *   timers - and end with host->stream_end(), which completes the request: no resume() follows
+     *   it.  Return PAUSE while chunks are still to come (CONTINUE if the stream already ended).  To
+     *   fail: inside invoke() return FAIL after host->req_fail(); later, host->req_fail() then
+     *   host->resume(req, GANTRY_FAIL) (ends the stream with an error event once it has started).
      */
     gantry_action_t (*invoke)(gantry_req_t *req, void *state, void *deployment);
 
