@@ -220,6 +220,11 @@ plugin_t *plugin_load(const char *name, char *err, size_t errlen)
 {
     char path[PATH_MAX];
     if (plugin_find(name, path, sizeof path) != 0) {
+        /* A path is not searched for, so the search path is no help there. */
+        if (strchr(name, '/') != NULL) {
+            snprintf(err, errlen, "plugin file %s not found", name);
+            return NULL;
+        }
         snprintf(err, errlen, "plugin '%s' not found (searched %zu director%s; set GANTRY_PLUGIN_PATH "
                               "or plugins.path)",
                  name, nsearch, nsearch == 1 ? "y" : "ies");

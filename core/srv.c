@@ -168,6 +168,11 @@ static void *worker_main(void *arg)
     gen_worker_fini(g, w->id);
     w->gen = NULL;
     gen_unref(g);
+    /* h2o keeps freed socket buffers in a thread-local recycle list; give them back before the
+     * thread (and with it the only pointer to them) goes away. */
+    h2o_mem_recycle_t *rc = &h2o_socket_buffer_prototype.allocator;
+    while (rc->cnt > 0)
+        free(h2o_mem_alloc_recycle(rc, 1));
     return NULL;
 }
 

@@ -41,7 +41,8 @@ struct up_xfer {
     buf_t lines; /* NDJSON line buffer */
     buf_t body;  /* whole body (non-streaming) or error body */
     int64_t retry_after_ms;
-    uv_timer_t *first_byte; /* streaming: time to first byte */
+    uv_timer_t *deadline; /* streaming: first-byte deadline, then the idle bound between chunks */
+    int64_t idle_ms;
 };
 
 static void check_done(up_multi_t *m);
@@ -167,23 +168,25 @@ void up_spec_free(struct gantry_upstream *s)
     s->headers = NULL;
 }
 
-static void first_byte_closed(uv_handle_t *h)
+static void deadline_closed(uv_handle_t *h)
 {
     free(h);
 }
 
-static void stop_first_byte(up_xfer_t *x)
+static void stop_deadline(up_xfer_t *x)
 {
-    if (x->first_byte != NULL) {
-        uv_timer_stop(x->first_byte);
-        uv_close((uv_handle_t *)x->first_byte, first_byte_closed);
-        x->first_byte = NULL;
+    if (x->deadline != NULL) {
+        uv_timer_stop(x->deadline);
+        uv_close((uv_handle_t *)x->deadline, deadline_closed);
+        x->deadline = NULL;
     }
 }
 
+static void on_deadline(uv_timer_t *t);
+
 static void xfer_free(up_xfer_t *x)
 {
-    stop_first_byte(x);
+    stop_deadline(x);
     curl_multi_remove_handle(x->m->multi, x->easy);
     curl_easy_cleanup(x->easy);
     curl_slist_free_all(x->headers);
@@ -236,10 +239,10 @@ static size_t on_write(char *p, size_t size, size_t nmemb, void *ud)
         return 0;
     if (x->status == 0)
         curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &x->status);
-    if (!x->got_byte) {
-        x->got_byte = true;
-        stop_first_byte(x);
-    }
+    x->got_byte = true;
+    /* Every arrival restarts the idle clock (a uv timer restart is a heap update, no syscall). */
+    if (x->deadline != NULL)
+        uv_timer_start(x->deadline, on_deadline, (uint64_t)x->idle_ms, 0);
     if (!x->stream || x->status < 200 || x->status >= 300) {
         if (buf_append(&x->body, p, len) != 0) {
             x->too_large = true;
@@ -250,6 +253,8 @@ static size_t on_write(char *p, size_t size, size_t nmemb, void *ud)
     if (pipe_output_full(x->r)) {
         /* curl delivers these same bytes again after unpausing, so nothing is consumed now. */
         x->paused = true;
+        if (x->deadline != NULL) /* a slow client is not a silent upstream */
+            uv_timer_stop(x->deadline);
         return CURL_WRITEFUNC_PAUSE;
     }
     req_t *r = x->r;
@@ -357,11 +362,11 @@ void up_multi_remove(up_multi_t *m, CURL *easy)
     curl_multi_remove_handle(m->multi, easy);
 }
 
-static void on_first_byte_timeout(uv_timer_t *t)
+static void on_deadline(uv_timer_t *t)
 {
     up_xfer_t *x = t->data;
     x->timed_out = true;
-    stop_first_byte(x);
+    stop_deadline(x);
     req_t *r = x->r;
     req_hold(r);
     finish(x, CURLE_OPERATION_TIMEDOUT);
@@ -420,16 +425,14 @@ int up_start(req_t *r, struct gantry_upstream *spec, bool stream, int64_t timeou
         if (timeout_ms > 0)
             curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
     } else {
-        /* No total timeout for streams: a first-byte deadline, then an idle bound. */
-        long idle_s = (long)((sc->idle_timeout_ms + 999) / 1000);
-        curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
-        curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, idle_s > 0 ? idle_s : 1L);
-        if (first_byte_ms > 0) {
-            x->first_byte = malloc(sizeof *x->first_byte);
-            uv_timer_init(&r->w->loop, x->first_byte);
-            x->first_byte->data = x;
-            uv_timer_start(x->first_byte, on_first_byte_timeout, (uint64_t)first_byte_ms, 0);
-        }
+        /* No total timeout for streams: a first-byte deadline, then an idle bound between chunks.
+         * (curl's low-speed check averages over several seconds, so it is not an idle timer.) */
+        x->idle_ms = sc->idle_timeout_ms > 0 ? sc->idle_timeout_ms : 300000;
+        x->deadline = malloc(sizeof *x->deadline);
+        uv_timer_init(&r->w->loop, x->deadline);
+        x->deadline->data = x;
+        uv_timer_start(x->deadline, on_deadline,
+                       (uint64_t)(first_byte_ms > 0 ? first_byte_ms : x->idle_ms), 0);
     }
     r->xfer = x;
     r->t_up_start = now_us();
@@ -459,6 +462,8 @@ void up_unpause(up_xfer_t *x)
     if (x == NULL || !x->paused || x->aborted)
         return;
     x->paused = false;
+    if (x->deadline != NULL)
+        uv_timer_start(x->deadline, on_deadline, (uint64_t)x->idle_ms, 0);
     /* This may call on_write synchronously, so the state above is updated first. */
     curl_easy_pause(x->easy, CURLPAUSE_CONT);
 }

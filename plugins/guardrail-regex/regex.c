@@ -72,9 +72,23 @@ void rx_note(gantry_req_t *req, const rx_instance_t *rx)
         rs->noted = true;
 }
 
+/*
+ * glibc's regoff_t is an int: offsets of a text over 2 GiB cannot be expressed, and such a text
+ * (far beyond any request limit) is refused rather than checked in part.
+ */
+static bool fits_regoff(size_t len)
+{
+    regoff_t v = (regoff_t)len;
+    return v >= 0 && (size_t)v == len;
+}
+
 rx_result_t rx_block_scan(const rx_instance_t *rx, const rx_worker_t *ws, const char *text,
                           size_t start, size_t len, int eflags, const rx_pattern_t **hit)
 {
+    if (!fits_regoff(len)) {
+        *hit = NULL;
+        return RX_ERROR;
+    }
     /* REG_STARTEND bounds the search by offsets, so the text needs no NUL and may contain one. */
     if (text == NULL)
         text = "";
@@ -120,6 +134,8 @@ static rx_result_t mask_one(const gantry_host_t *host, const regex_t *re, const 
 
     *count = 0;
     out->len = 0;
+    if (!fits_regoff(len))
+        return RX_ERROR;
     while (off <= len) {
         regmatch_t m[1];
         size_t so, eo;

@@ -21,7 +21,16 @@ describe('chat completions', () => {
     before(async () => {
         mock = await startMock({ requireKey: UPSTREAM_KEY });
         gw = await startGateway({
-            model_list: [mockDeployment(mock, { id: 'dep-mock-1' }), fakeDeployment({ id: 'dep-fake-1' })],
+            model_list: [
+                mockDeployment(mock, { id: 'dep-mock-1' }),
+                /* The ${NAME} spelling of an environment reference, inside a string. */
+                mockDeployment(mock, { name: 'gpt-mock-env', id: 'dep-mock-env',
+                                       params: { api_key: '${UPSTREAM_KEY}' } }),
+                fakeDeployment({ id: 'dep-fake-1' }),
+                { model_name: 'fake-default', litellm_params: { model: 'fake/fake-1' }, model_info: { id: 'dep-fake-2' } },
+                fakeDeployment({ name: 'fake-slow', id: 'dep-fake-3', response: null,
+                                 params: { latency: '300ms', token_latency: '50ms', completion_tokens: 4 } }),
+            ],
             general_settings: { master_key: MASTER_KEY },
         });
         client = new OpenAI({ baseURL: gw.baseURL, apiKey: MASTER_KEY, maxRetries: 0, timeout: 15_000 });
@@ -214,5 +223,51 @@ describe('chat completions', () => {
         }
         assert.deepEqual(runs[0], runs[1], 'same chunks both times');
         assert.equal((await mock.requests({ contains: m })).length, 0);
+    });
+
+    it('${UPSTREAM_KEY} inside a string resolves from the environment', T, async () => {
+        const m = marker('env');
+        const r = await client.chat.completions.create({ model: 'gpt-mock-env', messages: userMessage(`hi ${m}`) });
+        assert.equal(r.choices[0].message.content, mockContent(3));
+        const [rec] = await mock.waitForRequest(m);
+        assert.equal(rec.headers.authorization, `Bearer ${UPSTREAM_KEY}`);
+    });
+
+    it('fake provider defaults: 16 deterministic tokens, the same streamed and not', T, async () => {
+        const a = await client.chat.completions.create({ model: 'fake-default', messages: userMessage('one') });
+        const b = await client.chat.completions.create({ model: 'fake-default', messages: userMessage('one') });
+        const text = a.choices[0].message.content;
+        assert.equal(typeof text, 'string');
+        assert.ok(text.length > 0);
+        assert.equal(b.choices[0].message.content, text, 'deterministic');
+        assert.equal(a.usage.completion_tokens, 16, 'completion_tokens defaults to 16');
+        const stream = await client.chat.completions.create({
+            model: 'fake-default', messages: userMessage('one'), stream: true, stream_options: { include_usage: true },
+        });
+        let streamed = '';
+        let usage = null;
+        for await (const c of stream) {
+            streamed += c.choices[0]?.delta?.content ?? '';
+            if (c.usage) usage = c.usage;
+        }
+        assert.equal(streamed, text);
+        assert.equal(usage?.completion_tokens, 16, 'include_usage works for the fake provider too');
+    });
+
+    it('fake provider latency and token_latency pace the answer', T, async () => {
+        let t0 = Date.now();
+        const r = await client.chat.completions.create({ model: 'fake-slow', messages: userMessage('hi') });
+        assert.ok(Date.now() - t0 >= 290, `latency: 300ms, answered after ${Date.now() - t0} ms`);
+        assert.equal(r.usage.completion_tokens, 4);
+        t0 = Date.now();
+        const stream = await client.chat.completions.create({
+            model: 'fake-slow', messages: userMessage('hi'), stream: true,
+        });
+        const times = [];
+        for await (const c of stream) if (c.choices[0]?.delta?.content) times.push(Date.now() - t0);
+        assert.ok(times.length >= 2, `several content chunks: ${times}`);
+        assert.ok(times[0] >= 290, `first chunk after latency: 300ms, got ${times[0]} ms`);
+        assert.ok(times.at(-1) - times[0] >= (times.length - 1) * 45,
+                  `token_latency: 50ms between chunks, got chunks at ${times} ms`);
     });
 });

@@ -9,8 +9,8 @@ import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { mockContent } from '../mock/openai-mock.mjs';
 import {
-    GANTRY_BIN, MASTER_KEY, REPO_ROOT, UPSTREAM_KEY, chat, marker, mockDeployment, startGateway, startMock,
-    tempDir, userMessage,
+    GANTRY_BIN, MASTER_KEY, REPO_ROOT, UPSTREAM_KEY, chat, curl, marker, mockDeployment, parseSSE, startGateway,
+    startMock, tempDir, userMessage, waitFor,
 } from './harness.mjs';
 
 const T = { timeout: 20_000 };
@@ -141,6 +141,12 @@ describe('command line', () => {
             at: 'MISSING_VAR',
             mentions: ['MISSING_VAR'],
         },
+        {
+            name: 'missing environment variable in ${...}',
+            text: replaced(GOOD, 'api_base: http://127.0.0.1:9/v1', 'api_base: http://${MISSING_VAR}:9/v1'),
+            at: '${MISSING_VAR}',
+            mentions: ['MISSING_VAR'],
+        },
     ];
 
     for (const [i, bad] of BAD.entries()) {
@@ -159,23 +165,38 @@ describe('command line', () => {
 
     describe('SIGTERM', () => {
         let mock;
-        let gw;
+        const gateways = [];
         before(async () => {
             mock = await startMock({ requireKey: UPSTREAM_KEY });
-            gw = await startGateway({
-                model_list: [mockDeployment(mock)],
-                general_settings: { master_key: MASTER_KEY },
-            });
         });
         after(async () => {
             try {
-                await gw?.stop();
+                for (const gw of gateways) await gw.stop();
             } finally {
                 await mock?.stop();
             }
         });
 
+        async function gateway() {
+            const gw = await startGateway({
+                model_list: [mockDeployment(mock)],
+                general_settings: { master_key: MASTER_KEY },
+            });
+            gateways.push(gw);
+            return gw;
+        }
+
+        async function exitOf(gw) {
+            const exit = await Promise.race([
+                gw.exited,
+                new Promise((resolve) => setTimeout(() => resolve('timeout'), 10_000).unref()),
+            ]);
+            assert.notEqual(exit, 'timeout', 'the gateway did not exit within 10 s of SIGTERM');
+            return { code: exit.code, signal: exit.signal };
+        }
+
         it('an in-flight slow request completes, then the process exits 0', T, async () => {
+            const gw = await gateway();
             const m = marker('drain');
             const pending = chat(gw, { model: 'gpt-mock', messages: userMessage(`[[delay:1500]] ${m}`) });
             await mock.waitForRequest(m);
@@ -183,12 +204,30 @@ describe('command line', () => {
             const r = await pending;
             assert.equal(r.status, 200, r.text);
             assert.equal(r.json.choices[0].message.content, mockContent(3));
-            const exit = await Promise.race([
-                gw.exited,
-                new Promise((resolve) => setTimeout(() => resolve('timeout'), 10_000).unref()),
-            ]);
-            assert.notEqual(exit, 'timeout', 'the gateway did not exit within 10 s of SIGTERM');
-            assert.deepEqual({ code: exit.code, signal: exit.signal }, { code: 0, signal: null },
+            assert.deepEqual(await exitOf(gw), { code: 0, signal: null },
+                             `exit after SIGTERM; stderr:\n${gw.stderr().slice(-3000)}`);
+        });
+
+        it('an in-flight stream completes with [DONE]; new connections are refused meanwhile', T, async () => {
+            const gw = await gateway();
+            const m = marker('drain-stream');
+            const pending = chat(gw, {
+                model: 'gpt-mock', messages: userMessage(`[[chunks:10]][[chunk_delay:150]] ${m}`), stream: true,
+            });
+            await mock.waitForRequest(m);
+            gw.child.kill('SIGTERM');
+            /* "SIGTERM stops accepting connections": a fresh connection must be refused while the stream drains. */
+            await waitFor(async () => {
+                const probe = await curl([`${gw.url}/health/liveliness`], { timeout: 1000 }).catch((e) => e);
+                return probe instanceof Error && /refused|Couldn't connect/i.test(probe.message);
+            }, { timeout: 1000, interval: 50, what: 'new connections to be refused after SIGTERM' });
+            const r = await pending;
+            assert.equal(r.status, 200, r.text);
+            assert.ok(r.text.endsWith('data: [DONE]\n\n'), `the stream finished: ${JSON.stringify(r.text.slice(-200))}`);
+            const content = parseSSE(r.text).filter((e) => e.data !== '[DONE]')
+                .map((e) => JSON.parse(e.data).choices?.[0]?.delta?.content ?? '').join('');
+            assert.equal(content, mockContent(10));
+            assert.deepEqual(await exitOf(gw), { code: 0, signal: null },
                              `exit after SIGTERM; stderr:\n${gw.stderr().slice(-3000)}`);
         });
     });

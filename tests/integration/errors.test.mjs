@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import OpenAI from 'openai';
 import { mockPrefix, statusErrorBody } from '../mock/openai-mock.mjs';
 import {
-    MASTER_KEY, UPSTREAM_KEY, assertOpenAIError, authHeaders, chat, closedPort, fakeDeployment, marker,
+    MASTER_KEY, UPSTREAM_KEY, assertOpenAIError, authHeaders, closedPort, fakeDeployment, marker,
     mockDeployment, parseSSE, readAll, request, startGateway, startMock, userMessage,
 } from './harness.mjs';
 
@@ -42,10 +42,12 @@ describe('errors', () => {
                     model_info: { id: 'dep-dead' },
                 },
                 mockDeployment(mock, { name: 'slow-model', id: 'dep-slow', params: { timeout: 1 } }),
+                mockDeployment(mock, { name: 'slow-ms-model', id: 'dep-slow-ms', params: { timeout: '500ms' } }),
+                mockDeployment(mock, { name: 'slow-stream-model', id: 'dep-slow-stream', params: { stream_timeout: 1 } }),
                 fakeDeployment({ id: 'dep-fake-1' }),
             ],
             general_settings: { master_key: MASTER_KEY },
-            server: { max_request_bytes: MAX_BYTES },
+            server: { max_request_bytes: MAX_BYTES, idle_timeout: '2s' },
         });
     });
     after(async () => {
@@ -86,7 +88,7 @@ describe('errors', () => {
 
     it('unknown model → 404 without leaking model names or secrets', T, async () => {
         const e = expectError(await post({ model: 'no-such-model', messages: userMessage('hi') }), 404);
-        for (const secret of ['gpt-mock', 'dead-model', 'slow-model', 'fake-model', 'dep-mock-1', 'dep-fake-1',
+        for (const secret of ['gpt-mock', 'dead-model', 'slow-model', 'slow-ms-model', 'slow-stream-model', 'fake-model', 'dep-mock-1', 'dep-fake-1',
                               UPSTREAM_KEY, MASTER_KEY, 'gpt-4o-mini', String(mock.port)]) {
             assert.ok(!e.message.includes(secret), `404 message leaks ${JSON.stringify(secret)}: ${e.message}`);
         }
@@ -130,6 +132,42 @@ describe('errors', () => {
         assert.ok(elapsed < 3000, `504 took ${elapsed} ms`);
         assert.ok(elapsed >= 900, `504 came before the 1 s timeout (${elapsed} ms)`);
         await mock.waitForRequest(m);
+    });
+
+    it('timeout: "500ms" → 504 after about half a second', T, async () => {
+        const t0 = Date.now();
+        const r = await post({ model: 'slow-ms-model', messages: userMessage('[[hang]]') });
+        const elapsed = Date.now() - t0;
+        expectError(r, 504);
+        assert.ok(elapsed >= 450 && elapsed < 1500, `504 after ${elapsed} ms for a 500 ms timeout`);
+    });
+
+    it('stream_timeout: 1 with no first byte → 504 within ~3 s', T, async () => {
+        const t0 = Date.now();
+        const r = await post({ model: 'slow-stream-model', messages: userMessage('[[hang]]'), stream: true });
+        const elapsed = Date.now() - t0;
+        /* Nothing reached the client yet, so a real status is still possible. */
+        expectError(r, 504);
+        assert.ok(elapsed >= 900 && elapsed < 3000, `504 after ${elapsed} ms for a 1 s stream_timeout`);
+    });
+
+    it('server.idle_timeout: an upstream stream that goes silent ends in an SSE error event', T, async () => {
+        const t0 = Date.now();
+        const r = await fetch(`${gw.url}/v1/chat/completions`, {
+            method: 'POST',
+            headers: authHeaders(),
+            body: JSON.stringify({ model: 'gpt-mock', messages: userMessage('[[stall:1]]'), stream: true }),
+            signal: AbortSignal.timeout(15_000),
+        });
+        assert.equal(r.status, 200);
+        const { text, timedOut } = await readAll(r, 8000);
+        const elapsed = Date.now() - t0;
+        assert.ok(!timedOut, `the stalled stream was not ended by idle_timeout: 2s; got ${JSON.stringify(text)}`);
+        assert.ok(elapsed >= 1800 && elapsed < 5000, `ended after ${elapsed} ms for a 2 s idle_timeout`);
+        const parsed = parseSSE(text).filter((e) => e.data !== '[DONE]').map((e) => JSON.parse(e.data));
+        assert.equal(parsed.slice(0, -1).map((p) => p.choices?.[0]?.delta?.content ?? '').join(''), mockPrefix(1));
+        assert.ok(parsed.at(-1)?.error, `the last event is an error: ${text}`);
+        assertOpenAIError(assert, parsed.at(-1));
     });
 
     it('upstream 429 and 500 → same status with the upstream message wrapped', T, async () => {

@@ -252,11 +252,11 @@ export function mockDeployment(mock, { name = 'gpt-mock', id = 'dep-mock-1', par
     };
 }
 
-/* A deployment of the built-in fake provider. */
+/* A deployment of the built-in fake provider; response: null leaves the provider's default text. */
 export function fakeDeployment({ name = 'fake-model', id = 'dep-fake-1', response = 'Hi there friend', params = {} } = {}) {
     return {
         model_name: name,
-        litellm_params: { model: 'fake/fake-1', response, ...params },
+        litellm_params: { model: 'fake/fake-1', ...(response == null ? {} : { response }), ...params },
         model_info: { id },
     };
 }

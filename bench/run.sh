@@ -1,0 +1,437 @@
+#!/usr/bin/env bash
+# Gantry's benchmark: wrk → (gantry →) fastmock on loopback.  It prints figures; it is not a test.
+#
+#   bench/run.sh                     # 10 s per run
+#   BENCH_SECONDS=3 bench/run.sh     # shorter runs
+#
+# Scenarios (each gantry instance gets its own config in a temp dir, workers: 1 unless BENCH_WORKERS):
+#   direct          wrk → fastmock (the baseline)
+#   direct-stream   wrk → fastmock with "stream": true (the baseline for gw-stream)
+#   gw-minimal      wrk → gantry (openai provider, no auth, no plugins) → fastmock
+#   gw-full         wrk → gantry (master key + jsonl to a file + one regex guardrail) → fastmock
+#   gw-stream       gw-full config, request with "stream": true, at 16 connections only
+#
+# Environment:
+#   BENCH_SECONDS      seconds per measured run (default 10)
+#   BENCH_WARMUP       seconds of warm-up per scenario, not measured (default 2)
+#   BENCH_CONNECTIONS  connection counts (default "1 16 64")
+#   BENCH_WRK_THREADS  wrk threads (default 1; never more than the connections)
+#   BENCH_WORKERS      gantry worker threads (default 1)
+#   BENCH_SCENARIOS    which scenarios to run (default: all five, in the order above)
+#   BENCH_PERF=1       after gw-full, profile one extra 16-connection run with `perf record -g`
+#                      (not part of the table; the report goes to the output directory)
+#   BENCH_OUT=DIR      keep the table, the raw wrk outputs, configs and logs in DIR
+#   BUILD_DIR          meson build directory (default: <repo>/build)
+#
+# Columns: see bench/README.md.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BUILD=${BUILD_DIR:-$ROOT/build}
+GANTRY=$BUILD/gantry
+FASTMOCK=$BUILD/bench/fastmock
+DURATION=${BENCH_SECONDS:-10}
+WARMUP=${BENCH_WARMUP:-2}
+CONNECTIONS=${BENCH_CONNECTIONS:-"1 16 64"}
+WRK_THREADS=${BENCH_WRK_THREADS:-1}
+WORKERS=${BENCH_WORKERS:-1}
+SCENARIOS=${BENCH_SCENARIOS:-"direct direct-stream gw-minimal gw-full gw-stream"}
+STREAM_CONNECTIONS=16
+MASTER_KEY=sk-bench-master
+UPSTREAM_KEY=sk-bench-upstream
+CLK_TCK=$(getconf CLK_TCK)
+
+die() {
+    printf 'bench: %s\n' "$*" >&2
+    exit 1
+}
+
+is_uint() {
+    [[ $1 =~ ^[0-9]+$ ]]
+}
+
+is_positive() {
+    [[ $1 =~ ^[1-9][0-9]*$ ]]
+}
+
+is_positive "$DURATION" || die "BENCH_SECONDS must be a positive integer"
+is_uint "$WARMUP" || die "BENCH_WARMUP must be an integer"
+is_positive "$WRK_THREADS" || die "BENCH_WRK_THREADS must be a positive integer"
+is_positive "$WORKERS" || die "BENCH_WORKERS must be a positive integer"
+for c in $CONNECTIONS; do
+    is_positive "$c" || die "BENCH_CONNECTIONS must be positive integers"
+done
+
+for tool in wrk curl ss getconf awk; do
+    command -v "$tool" >/dev/null || die "$tool is missing (apt-get install -y $tool)"
+done
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/gantry-bench.XXXXXX")
+PIDS=()
+
+cleanup() {
+    local rc=$?
+    local pid
+    for pid in "${PIDS[@]}"; do
+        kill -TERM "$pid" 2>/dev/null || true
+    done
+    for pid in "${PIDS[@]}"; do
+        # A server that ignores SIGTERM for 5 s is killed.
+        for _ in 1 2 3 4 5 6 7 8 9 10; do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.5
+        done
+        kill -KILL "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+    if [[ -n ${BENCH_OUT:-} && -d $WORK ]]; then
+        mkdir -p "$BENCH_OUT"
+        cp -r "$WORK"/. "$BENCH_OUT"/ || true
+    fi
+    rm -rf "$WORK"
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# Stop one server started by this script (by pid) and forget it.
+stop_pid() {
+    local pid=$1 keep=() p
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 50); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    for p in "${PIDS[@]}"; do
+        [[ $p == "$pid" ]] || keep+=("$p")
+    done
+    PIDS=("${keep[@]}")
+}
+
+# A TCP port nobody listens on now (the gateway cannot report the port it picked for port 0).
+free_port() {
+    local p
+    for _ in $(seq 1 100); do
+        p=$((20000 + RANDOM % 40000))
+        if [[ -z $(ss -Htln "sport = :$p") ]]; then
+            printf '%s\n' "$p"
+            return 0
+        fi
+    done
+    die "no free port found"
+}
+
+# utime + stime of a process, in clock ticks (all threads).
+cpu_ticks() {
+    local stat rest
+    stat=$(<"/proc/$1/stat")
+    rest=${stat##*) }           # fields from 3 (state) on; comm may contain spaces
+    local -a f
+    read -r -a f <<<"$rest"
+    printf '%s\n' $((f[11] + f[12]))
+}
+
+# Peak resident set size (VmHWM), in kB.
+peak_rss_kb() {
+    awk '/^VmHWM:/ {print $2}' "/proc/$1/status"
+}
+
+# ---- build ----
+
+printf 'bench: building (ninja -C %s)\n' "$BUILD" >&2
+[[ -f $BUILD/build.ninja ]] || die "no meson build in $BUILD (meson setup $BUILD)"
+timeout 1800 ninja -C "$BUILD" >"$WORK/build.log" 2>&1 || {
+    tail -n 30 "$WORK/build.log" >&2
+    die "build failed"
+}
+[[ -x $GANTRY && -x $FASTMOCK ]] || die "missing $GANTRY or $FASTMOCK after the build"
+
+# ---- wrk script ----
+
+# write_lua FILE AUTH(0/1) STREAM(0/1): the ~100-byte chat request and a machine-readable summary.
+write_lua() {
+    local file=$1 auth=$2 stream=$3 body
+    if ((stream)); then
+        body='{"model":"gpt-mock","stream":true,"messages":[{"role":"user","content":"Say hello to the benchmark."}]}'
+    else
+        body='{"model":"gpt-mock","messages":[{"role":"user","content":"Say hello to the benchmark, please."}],"max_tokens":16}'
+    fi
+    {
+        printf 'wrk.method = "POST"\n'
+        printf 'wrk.path = "/v1/chat/completions"\n'
+        printf "wrk.body = '%s'\n" "$body"
+        printf 'wrk.headers["Content-Type"] = "application/json"\n'
+        if ((auth)); then
+            printf 'wrk.headers["Authorization"] = "Bearer %s"\n' "$MASTER_KEY"
+        fi
+        cat <<'LUA'
+function done(summary, latency, requests)
+    local e = summary.errors
+    io.write(string.format(
+        "BENCH_RESULT requests=%d duration_us=%d p50_us=%.0f p99_us=%.0f sock_errors=%d status_errors=%d\n",
+        summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
+        e.connect + e.read + e.write + e.timeout, e.status))
+end
+LUA
+    } >"$file"
+}
+
+# ---- servers ----
+
+# start_mock: sets MOCK_PID and MOCK_PORT.
+start_mock() {
+    local out=$WORK/fastmock.out
+    "$FASTMOCK" --port 0 >"$out" 2>"$WORK/fastmock.err" &
+    MOCK_PID=$!
+    PIDS+=("$MOCK_PID")
+    MOCK_PORT=
+    for _ in $(seq 1 100); do
+        if read -r word port <"$out" 2>/dev/null && [[ $word == LISTENING ]]; then
+            MOCK_PORT=$port
+            break
+        fi
+        kill -0 "$MOCK_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    [[ -n $MOCK_PORT ]] || {
+        cat "$WORK/fastmock.err" >&2
+        die "fastmock did not start"
+    }
+}
+
+# write_config FILE PORT FULL(0/1)
+write_config() {
+    local file=$1 port=$2 full=$3 dir
+    dir=$(dirname "$file")
+    {
+        cat <<EOF
+model_list:
+  - model_name: gpt-mock
+    litellm_params:
+      model: openai/gpt-4o-mini
+      api_base: http://127.0.0.1:$MOCK_PORT/v1
+      api_key: $UPSTREAM_KEY
+    model_info: {id: bench-mock-1}
+server:
+  host: 127.0.0.1
+  port: $port
+  workers: $WORKERS
+EOF
+        if ((full)); then
+            cat <<EOF
+general_settings:
+  master_key: $MASTER_KEY
+plugins:
+  load:
+    - plugin: jsonl
+      name: access-log
+      config: {path: $dir/requests.jsonl}
+    - plugin: regex
+      config:
+        patterns:
+          - {name: ssn, pattern: "[0-9]{3}-[0-9]{2}-[0-9]{4}", action: mask}
+EOF
+        fi
+    } >"$file"
+}
+
+# start_gantry DIR FULL(0/1): sets GW_PID and GW_PORT.  Retries if the picked port was taken meanwhile.
+start_gantry() {
+    local dir=$1 full=$2
+    mkdir -p "$dir"
+    for _ in 1 2 3; do
+        GW_PORT=$(free_port)
+        write_config "$dir/gantry.yaml" "$GW_PORT" "$full"
+        "$GANTRY" --config "$dir/gantry.yaml" >"$dir/gantry.log" 2>&1 &
+        GW_PID=$!
+        PIDS+=("$GW_PID")
+        for _ in $(seq 1 100); do
+            if curl -sf -o /dev/null --max-time 1 "http://127.0.0.1:$GW_PORT/health/readiness"; then
+                return 0
+            fi
+            kill -0 "$GW_PID" 2>/dev/null || break
+            sleep 0.1
+        done
+        stop_pid "$GW_PID"
+        grep -q 'cannot listen' "$dir/gantry.log" || break
+    done
+    cat "$dir/gantry.log" >&2
+    die "gantry did not start (config: $dir/gantry.yaml)"
+}
+
+# check_answer PORT AUTH STREAM: one request by curl must succeed before anything is measured.
+check_answer() {
+    local port=$1 auth=$2 stream=$3 body out
+    local -a hdr=(-H 'Content-Type: application/json')
+    ((auth)) && hdr+=(-H "Authorization: Bearer $MASTER_KEY")
+    if ((stream)); then
+        body='{"model":"gpt-mock","stream":true,"messages":[{"role":"user","content":"check"}]}'
+    else
+        body='{"model":"gpt-mock","messages":[{"role":"user","content":"check"}]}'
+    fi
+    out=$(curl -sS --max-time 5 -w '\nHTTP %{http_code}' "${hdr[@]}" -d "$body" \
+        "http://127.0.0.1:$port/v1/chat/completions") || die "check request to port $port failed"
+    [[ $out == *"HTTP 200" ]] || die "check request to port $port: $out"
+    if ((stream)); then
+        [[ $out == *"data: [DONE]"* ]] || die "check stream from port $port has no [DONE]: $out"
+    else
+        [[ $out == *'"Hello from the fast mock."'* ]] || die "check answer from port $port: $out"
+    fi
+}
+
+# ---- measuring ----
+
+RESULTS=$WORK/results.tsv
+printf 'scenario\tconns\treq_s\tp50_us\tp99_us\tcpu_us_req\trss_kb\terrors\n' >"$RESULTS"
+
+# measure NAME PID PORT LUA CONNS: one wrk run; appends a row to RESULTS.
+measure() {
+    local name=$1 pid=$2 port=$3 lua=$4 conns=$5
+    local threads=$WRK_THREADS out t0 t1 line
+    ((threads > conns)) && threads=$conns
+    out=$WORK/wrk-$name-c$conns.txt
+    t0=$(cpu_ticks "$pid")
+    timeout $((DURATION + 60)) wrk -t"$threads" -c"$conns" -d"${DURATION}s" --timeout 5s --latency \
+        -s "$lua" "http://127.0.0.1:$port" >"$out" 2>&1 || {
+        cat "$out" >&2
+        die "wrk failed ($name, c=$conns)"
+    }
+    t1=$(cpu_ticks "$pid")
+    line=$(grep '^BENCH_RESULT ' "$out") || die "no result from wrk ($name, c=$conns): $(cat "$out")"
+    local requests duration_us p50 p99 sock status
+    requests=$(sed -E 's/.* requests=([0-9]+).*/\1/' <<<"$line")
+    duration_us=$(sed -E 's/.* duration_us=([0-9]+).*/\1/' <<<"$line")
+    p50=$(sed -E 's/.* p50_us=([0-9]+).*/\1/' <<<"$line")
+    p99=$(sed -E 's/.* p99_us=([0-9]+).*/\1/' <<<"$line")
+    sock=$(sed -E 's/.* sock_errors=([0-9]+).*/\1/' <<<"$line")
+    status=$(sed -E 's/.* status_errors=([0-9]+).*/\1/' <<<"$line")
+    ((requests > 0)) || die "wrk completed no requests ($name, c=$conns): $(cat "$out")"
+    awk -v n="$name" -v c="$conns" -v r="$requests" -v d="$duration_us" -v p50="$p50" -v p99="$p99" \
+        -v dt=$((t1 - t0)) -v hz="$CLK_TCK" -v rss="$(peak_rss_kb "$pid")" -v err=$((sock + status)) \
+        'BEGIN { printf "%s\t%d\t%.0f\t%d\t%d\t%.1f\t%d\t%d\n", n, c, r * 1e6 / d, p50, p99,
+                 dt * 1e6 / hz / r, rss, err }' >>"$RESULTS"
+    printf 'bench: %-13s c=%-3s %s\n' "$name" "$conns" "$(tail -n 1 "$RESULTS" | cut -f3-)" >&2
+}
+
+warm_up() {
+    local port=$1 lua=$2
+    ((WARMUP > 0)) || return 0
+    timeout $((WARMUP + 30)) wrk -t1 -c16 -d"${WARMUP}s" --timeout 5s -s "$lua" \
+        "http://127.0.0.1:$port" >/dev/null 2>&1 || die "warm-up against port $port failed"
+}
+
+# profile PID PORT LUA: one extra 16-connection run under perf record (not in the table).
+profile() {
+    local pid=$1 port=$2 lua=$3 pdir=$WORK/perf
+    command -v perf >/dev/null || die "BENCH_PERF=1 needs perf"
+    mkdir -p "$pdir"
+    perf record -F 499 -g -p "$pid" -o "$pdir/perf.data" -- sleep "$DURATION" >"$pdir/record.log" 2>&1 &
+    local perf_pid=$!
+    PIDS+=("$perf_pid")
+    sleep 0.5
+    timeout $((DURATION + 60)) wrk -t1 -c16 -d"${DURATION}s" --timeout 5s -s "$lua" \
+        "http://127.0.0.1:$port" >"$pdir/wrk.txt" 2>&1 || true
+    wait "$perf_pid" || true
+    local keep=() p
+    for p in "${PIDS[@]}"; do
+        [[ $p == "$perf_pid" ]] || keep+=("$p")
+    done
+    PIDS=("${keep[@]}")
+    perf report -i "$pdir/perf.data" --no-children --sort dso,symbol --stdio 2>/dev/null \
+        | grep -v '^$' | head -n 400 >"$pdir/report-self.txt" || true
+    perf report -i "$pdir/perf.data" --no-children --sort dso --stdio 2>/dev/null \
+        | grep -v '^#' | grep -v '^$' | head -n 30 >"$pdir/report-dso.txt" || true
+    printf 'bench: perf profile of gw-full at c=16 in %s (set BENCH_OUT to keep it)\n' "$pdir" >&2
+    head -n 20 "$pdir/report-dso.txt" >&2 || true
+}
+
+start_mock
+LUA_PLAIN=$WORK/plain.lua
+LUA_AUTH=$WORK/auth.lua
+LUA_STREAM=$WORK/stream.lua
+LUA_DIRECT_STREAM=$WORK/direct-stream.lua
+write_lua "$LUA_PLAIN" 0 0
+write_lua "$LUA_AUTH" 1 0
+write_lua "$LUA_STREAM" 1 1
+write_lua "$LUA_DIRECT_STREAM" 0 1
+
+printf 'bench: fastmock on port %s; %s s per run, %s s warm-up, gantry workers: %s, wrk threads: %s\n' \
+    "$MOCK_PORT" "$DURATION" "$WARMUP" "$WORKERS" "$WRK_THREADS" >&2
+
+for scenario in $SCENARIOS; do
+    case $scenario in
+    direct)
+        check_answer "$MOCK_PORT" 0 0
+        warm_up "$MOCK_PORT" "$LUA_PLAIN"
+        for c in $CONNECTIONS; do
+            measure direct "$MOCK_PID" "$MOCK_PORT" "$LUA_PLAIN" "$c"
+        done
+        ;;
+    direct-stream)
+        check_answer "$MOCK_PORT" 0 1
+        warm_up "$MOCK_PORT" "$LUA_DIRECT_STREAM"
+        measure direct-stream "$MOCK_PID" "$MOCK_PORT" "$LUA_DIRECT_STREAM" "$STREAM_CONNECTIONS"
+        ;;
+    gw-minimal)
+        start_gantry "$WORK/gw-minimal" 0
+        check_answer "$GW_PORT" 0 0
+        warm_up "$GW_PORT" "$LUA_PLAIN"
+        for c in $CONNECTIONS; do
+            measure gw-minimal "$GW_PID" "$GW_PORT" "$LUA_PLAIN" "$c"
+        done
+        stop_pid "$GW_PID"
+        ;;
+    gw-full)
+        start_gantry "$WORK/gw-full" 1
+        check_answer "$GW_PORT" 1 0
+        warm_up "$GW_PORT" "$LUA_AUTH"
+        for c in $CONNECTIONS; do
+            measure gw-full "$GW_PID" "$GW_PORT" "$LUA_AUTH" "$c"
+        done
+        if [[ ${BENCH_PERF:-0} == 1 ]]; then
+            profile "$GW_PID" "$GW_PORT" "$LUA_AUTH"
+        fi
+        stop_pid "$GW_PID"
+        ;;
+    gw-stream)
+        start_gantry "$WORK/gw-stream" 1
+        check_answer "$GW_PORT" 1 1
+        warm_up "$GW_PORT" "$LUA_STREAM"
+        measure gw-stream "$GW_PID" "$GW_PORT" "$LUA_STREAM" "$STREAM_CONNECTIONS"
+        stop_pid "$GW_PID"
+        ;;
+    *)
+        die "unknown scenario '$scenario'"
+        ;;
+    esac
+done
+
+# ---- table ----
+
+# Added latency compares each gateway row with the direct row of the same kind and connection count.
+awk -F'\t' -v secs="$DURATION" -v hz="$CLK_TCK" '
+NR == 1 { next }
+{
+    n++; name[n] = $1; conns[n] = $2; rps[n] = $3; p50[n] = $4; p99[n] = $5; cpu[n] = $6; rss[n] = $7; err[n] = $8
+    if ($1 == "direct" || $1 == "direct-stream") { base50[$1 "/" $2] = $4; base99[$1 "/" $2] = $5 }
+}
+function ms(us) { return sprintf("%.3f", us / 1000) }
+function added(base, v) { return base == "" ? "-" : sprintf("%+.3f", (v - base) / 1000) }
+END {
+    printf "\nGantry benchmark: %d s per run, CPU per request from /proc/<pid>/stat (CLK_TCK %d)\n\n", secs, hz
+    print "| scenario | conns | req/s | p50 ms | p99 ms | added p50 ms | added p99 ms | server CPU µs/req | peak RSS MB | errors |"
+    print "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    for (i = 1; i <= n; i++) {
+        base = (name[i] == "gw-stream" || name[i] == "direct-stream") ? "direct-stream" : "direct"
+        a50 = "-"; a99 = "-"
+        if (name[i] != base) { a50 = added(base50[base "/" conns[i]], p50[i]); a99 = added(base99[base "/" conns[i]], p99[i]) }
+        printf "| %s | %d | %d | %s | %s | %s | %s | %.1f | %.1f | %d |\n", name[i], conns[i], rps[i], ms(p50[i]),
+               ms(p99[i]), a50, a99, cpu[i], rss[i] / 1024, err[i]
+    }
+    print ""
+    print "server = fastmock for direct rows, gantry for gw rows; added = gw minus direct at the same connections"
+    print "(gw-stream against direct-stream); errors = socket errors + non-2xx responses."
+}' "$RESULTS" | tee "$WORK/table.md"
