@@ -3,7 +3,7 @@
 # packages already present are not fetched again, and apt-get update runs only when something is missing.
 set -euo pipefail
 
-pkgs=(build-essential meson ninja-build pkg-config python3 curl ca-certificates
+pkgs=(build-essential meson ninja-build pkg-config python3 curl ca-certificates openssl
       libh2o-dev libuv1-dev libcyaml-dev libyaml-dev libcjson-dev libcurl4-openssl-dev
       libsqlite3-dev libssl-dev clang libclang-rt-14-dev wrk)
 # Node.js runs the client-SDK tests; any distribution of node >= 18 with npm will do.
