@@ -294,22 +294,12 @@ static void load_plugins(cfg_t *c, const cfg_node_t *p)
         cfg_plugin_ref_t *r = &c->plugins[c->nplugins];
         r->node = e;
         r->plugin = cfg_get_str(e, "plugin");
-        r->name = cfg_get_str(e, "name");
-        if (r->name == NULL)
-            r->name = r->plugin;
+        r->name = cfg_get_str(e, "name"); /* NULL: the plugin's own name, known once it is loaded */
         r->config = cfg_map_get(e, "config");
         if (r->config != NULL && r->config->kind == CFG_NULL)
             r->config = NULL;
         if (r->plugin == NULL)
             continue;
-        for (size_t k = 0; k < c->nplugins; k++) {
-            if (strcmp(c->plugins[k].name, r->name) == 0) {
-                cfg_error(e, "a plugin instance named '%s' is already defined at line %u; give this "
-                             "one another 'name'",
-                          r->name, c->plugins[k].node->line);
-                break;
-            }
-        }
         c->nplugins++;
     }
 }

@@ -53,7 +53,7 @@ typedef struct cfg_deployment {
 typedef struct cfg_plugin_ref {
     const cfg_node_t *node;   /* the list entry */
     const char *plugin;       /* .so / descriptor name */
-    const char *name;         /* instance name */
+    const char *name;         /* instance name; NULL = the plugin's name */
     const cfg_node_t *config; /* may be NULL */
 } cfg_plugin_ref_t;
 

@@ -15,6 +15,8 @@
  */
 #include "cfg_node.h"
 
+#include "arena.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -27,79 +29,13 @@
 #include <unistd.h>
 #include <yaml.h>
 
-/* ---- Arena ---- */
-
-#define CHUNK_BYTES (64u << 10)
-#define BIG_BYTES (CHUNK_BYTES / 4)
-
-struct chunk {
-    struct chunk *next;
-    size_t used, cap;
-    max_align_t data[]; /* max_align_t only to align the payload; it is used as bytes */
-};
-
-struct arena {
-    struct chunk *head;
-};
-
-static void *arena_alloc(struct arena *a, size_t size)
-{
-    const size_t align = _Alignof(max_align_t);
-    if (size > SIZE_MAX / 2)
-        return NULL;
-    size = (size + align - 1) & ~(align - 1);
-
-    struct chunk *c = a->head;
-    if (c != NULL && c->cap - c->used >= size) {
-        void *p = (char *)c->data + c->used;
-        c->used += size;
-        return p;
-    }
-    size_t cap = size > BIG_BYTES ? size : CHUNK_BYTES;
-    struct chunk *n = malloc(offsetof(struct chunk, data) + cap);
-    if (n == NULL)
-        return NULL;
-    n->used = size;
-    n->cap = cap;
-    if (c != NULL && size > BIG_BYTES) {
-        /* A big block is given a chunk of its own behind the current one, so the room left in the
-         * current chunk is not thrown away. */
-        n->next = c->next;
-        c->next = n;
-    } else {
-        n->next = c;
-        a->head = n;
-    }
-    return n->data;
-}
-
-static char *arena_strndup(struct arena *a, const char *s, size_t len)
-{
-    char *p = arena_alloc(a, len + 1);
-    if (p == NULL)
-        return NULL;
-    if (len > 0)
-        memcpy(p, s, len);
-    p[len] = '\0';
-    return p;
-}
-
-static void arena_release(struct arena *a)
-{
-    struct chunk *c = a->head;
-    while (c != NULL) {
-        struct chunk *next = c->next;
-        free(c);
-        c = next;
-    }
-    a->head = NULL;
-}
+/* ---- Document ---- */
 
 /* The document and its arena are one allocation; the document comes first so that the pointer we
  * hand out is also the pointer to free. */
 struct docbox {
     cfg_doc_t doc;
-    struct arena arena;
+    arena_t arena; /* without a budget: the loader's own limits bound it */
 };
 
 /* ---- String table ---- */
@@ -222,7 +158,7 @@ struct loader {
     size_t input_len;
     cfg_env_fn env;
     void *env_arg;
-    struct arena *arena;
+    arena_t *arena;
     char *err;
     size_t errlen;
     size_t nodes;     /* nodes made plus pairs copied by merge keys, held to CFG_MAX_NODES */
@@ -997,6 +933,7 @@ cfg_doc_t *cfg_doc_load_mem(const char *name, const char *buf, size_t len, cfg_e
         fail(&ld, 0, 0, "out of memory");
         goto fail;
     }
+    arena_init(&box->arena, 0);
     ld.arena = &box->arena;
     ld.file = arena_strndup(ld.arena, ld.file, strlen(ld.file));
     if (ld.file == NULL) {
@@ -1044,7 +981,7 @@ fail:
     free(ld.out.p);
     free(ld.name.p);
     if (box != NULL) {
-        arena_release(&box->arena);
+        arena_free(&box->arena);
         free(box);
     }
     return NULL;
@@ -1107,7 +1044,7 @@ void cfg_doc_free(cfg_doc_t *doc)
     if (doc == NULL)
         return;
     struct docbox *box = (struct docbox *)doc;
-    arena_release(&box->arena);
+    arena_free(&box->arena);
     free(box);
 }
 

@@ -211,7 +211,17 @@ gen_t *gen_build(cfg_t *cfg, unsigned nworkers)
         plugin_t *pl = load_or_report(r->plugin, r->node);
         if (pl == NULL)
             continue;
-        if (add_instance(g, pl, r->name, r->config, r->node) == NULL)
+        const char *name = r->name ? r->name : pl->desc->name;
+        bool taken = false;
+        for (size_t k = 0; k < g->ninsts && !taken; k++)
+            taken = strcmp(g->insts[k]->name, name) == 0;
+        if (taken) {
+            cfg_error(r->node, "a plugin instance named '%s' already exists; give this one another 'name'",
+                      name);
+            plugin_release(pl);
+            continue;
+        }
+        if (add_instance(g, pl, name, r->config, r->node) == NULL)
             plugin_release(pl);
     }
 

@@ -19,6 +19,7 @@
 #define MAX_LOADED 128
 
 static char *search_dirs[MAX_DIRS];
+static char *config_dir; /* relative plugin file paths are relative to the config file */
 static size_t nsearch;
 static char default_dir[2 * PATH_MAX];
 static plugin_t *loaded[MAX_LOADED];
@@ -64,7 +65,10 @@ static void add_dir(const char *d, size_t len, const char *relative_to)
         snprintf(buf, sizeof buf, "%s/%.*s", relative_to, (int)len, d);
     else
         snprintf(buf, sizeof buf, "%.*s", (int)len, d);
-    search_dirs[nsearch++] = strdup(buf);
+    /* Out of memory: the directory is left out rather than kept as a NULL to be printed later. */
+    char *dup = strdup(buf);
+    if (dup != NULL)
+        search_dirs[nsearch++] = dup;
 }
 
 void plugin_set_search(const char *const *extra, size_t nextra, const char *relative_to)
@@ -72,6 +76,8 @@ void plugin_set_search(const char *const *extra, size_t nextra, const char *rela
     for (size_t i = 0; i < nsearch; i++)
         free(search_dirs[i]);
     nsearch = 0;
+    free(config_dir);
+    config_dir = relative_to ? strdup(relative_to) : NULL;
     const char *env = getenv("GANTRY_PLUGIN_PATH");
     if (env != NULL) {
         const char *p = env;
@@ -100,7 +106,10 @@ static bool is_file(const char *p)
 int plugin_find(const char *name, char *out, size_t len)
 {
     if (strchr(name, '/') != NULL) {
-        snprintf(out, len, "%s", name);
+        if (name[0] != '/' && config_dir != NULL)
+            snprintf(out, len, "%s/%s", config_dir, name);
+        else
+            snprintf(out, len, "%s", name);
         return is_file(out) ? 0 : -1;
     }
     for (size_t i = 0; i < nsearch; i++) {
@@ -278,7 +287,15 @@ plugin_t *plugin_load(const char *name, char *err, size_t errlen)
         return NULL;
     }
     plugin_t *p = calloc(1, sizeof *p);
-    p->path = strdup(real);
+    char *copy = strdup(real);
+    if (p == NULL || copy == NULL) {
+        snprintf(err, errlen, "cannot load plugin %s: out of memory", real);
+        free(copy);
+        free(p);
+        dlclose(dl);
+        return NULL;
+    }
+    p->path = copy;
     p->dl = dl;
     p->desc = d;
     p->ops = d->ops;

@@ -13,7 +13,7 @@ bool mk_digest(const void *data, size_t len, unsigned char out[MK_DIGEST_LEN])
 {
     unsigned int out_len = 0;
 
-    /* EVP_Digest() rather than SHA256(): the EVP interface is the one OpenSSL 3 keeps undeprecated. */
+    /* EVP_Digest(), not SHA256(): EVP is the interface OpenSSL 3 keeps undeprecated. */
     if (EVP_Digest(data, len, out, &out_len, EVP_sha256(), NULL) != 1 || out_len != MK_DIGEST_LEN)
         return false;
     return true;

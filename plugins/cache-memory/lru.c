@@ -49,7 +49,7 @@ int mc_cache_init(mc_cache_t *c, const gantry_host_t *host, size_t nshards, size
     if (nshards == 0 || max_entries < nshards)
         return GANTRY_EINVAL;
     c->nshards = nshards;
-    /* Per-shard bounds are the global ones divided: the totals can never exceed the configuration. */
+    /* Per-shard bounds are the global ones divided, so the totals never exceed the config. */
     c->shard_max_bytes = max_bytes / nshards;
     c->shard_max_entries = max_entries / nshards;
     c->shards = host->mem_calloc(nshards, sizeof(*c->shards));

@@ -63,7 +63,8 @@ static int mc_create(const gantry_host_t *host, gantry_instance_t *self, const g
         (rc = get_int(host, conf, "shards", 1, MC_MAX_SHARDS, &shards)) != GANTRY_OK)
         return rc;
     if ((uint64_t)max_bytes > SIZE_MAX / 2 || (uint64_t)max_entries > SIZE_MAX / 2)
-        return host->conf_error(conf, "memory: `max_bytes`/`max_entries` too large for this machine");
+        return host->conf_error(conf,
+                                "memory: `max_bytes`/`max_entries` too large for this machine");
 
     /*
      * Every shard gets an equal part of the bounds, and each part must be worth having: a small

@@ -36,13 +36,13 @@ typedef struct mc_entry {
 typedef struct mc_shard {
     pthread_mutex_t lock;
     mc_entry_t **buckets;
-    size_t nbuckets; /* a power of two */
+    size_t nbuckets;  /* a power of two */
     mc_entry_t *head; /* most recently used */
     mc_entry_t *tail; /* least recently used: evicted first */
     size_t count;
     size_t bytes;
     uint64_t hits, misses, evictions, expirations;
-    /* Keeps the next shard's lock off this one's cache line, so the locks do not contend by proxy. */
+    /* Keeps the next shard's lock off this one's cache line (no false sharing between locks). */
     char _pad[64];
 } mc_shard_t;
 

@@ -64,7 +64,7 @@ void rx_note(gantry_req_t *req, const rx_instance_t *rx)
 {
     rx_req_t *rs = rx_req_state(req, rx);
 
-    /* Once per request: masking every chunk of a stream must not repeat the name hundreds of times. */
+    /* Once per request: masking every chunk of a stream must not repeat the name each time. */
     if (rs != NULL && rs->noted)
         return;
     rx->host->req_note_guardrail(req, rx->name);
@@ -106,7 +106,7 @@ rx_result_t rx_block_scan(const rx_instance_t *rx, const rx_worker_t *ws, const 
             return RX_BLOCKED;
         }
         if (rc != REG_NOMATCH) {
-            /* REG_ESPACE: the matcher ran out of memory.  A guardrail that cannot look fails closed. */
+            /* REG_ESPACE: out of memory.  A guardrail that cannot look fails closed. */
             *hit = &rx->patterns[i];
             return RX_ERROR;
         }
@@ -227,7 +227,7 @@ rx_result_t rx_check_string(gantry_req_t *req, const rx_instance_t *rx, const rx
 
     res = mask_text(rx, ws, s.ptr, s.len, bufs, &out, hit);
     if (res == RX_PASS && out.ptr != NULL) {
-        /* The new value lives in the arena, so it is valid for the request whatever the host does. */
+        /* The new value lives in the arena: valid for the request whatever the host does. */
         copy = host->strdup(req, out.ptr, out.len);
         if (copy == NULL || host->json_set_string(node, (gantry_str_t){copy, out.len}) < 0) {
             *hit = NULL;
@@ -249,22 +249,22 @@ gantry_action_t rx_fail(gantry_req_t *req, const rx_instance_t *rx, rx_result_t 
     switch (res) {
     case RX_BLOCKED:
         rx_note(req, rx);
-        return host->req_fail(req, 400, GANTRY_ERR_GUARDRAIL, "invalid_request_error",
-                              "guardrail_violation",
-                              "%s blocked by guardrail '%s': matched pattern '%s'", what, rx->name,
-                              hit->name);
+        return host->req_fail(
+            req, 400, GANTRY_ERR_GUARDRAIL, "invalid_request_error", "guardrail_violation",
+            "%s blocked by guardrail '%s': matched pattern '%s'", what, rx->name, hit->name);
     case RX_TOO_MANY:
         rx_note(req, rx);
-        return host->req_fail(req, 400, GANTRY_ERR_GUARDRAIL, "invalid_request_error",
-                              "guardrail_violation",
-                              "%s blocked by guardrail '%s': pattern '%s' matched more than %d times",
-                              what, rx->name, hit->name, RX_MAX_MATCHES);
+        return host->req_fail(
+            req, 400, GANTRY_ERR_GUARDRAIL, "invalid_request_error", "guardrail_violation",
+            "%s blocked by guardrail '%s': pattern '%s' matched more than %d times", what, rx->name,
+            hit->name, RX_MAX_MATCHES);
     case RX_ERROR:
     case RX_PASS:
     default:
         break;
     }
-    host->log(rx->self, req, GANTRY_LOG_ERROR, "could not check the text (pattern '%s'): out of memory",
+    host->log(rx->self, req, GANTRY_LOG_ERROR,
+              "could not check the text (pattern '%s'): out of memory or text too large",
               hit != NULL ? hit->name : "-");
     return host->req_fail(req, 500, GANTRY_ERR_INTERNAL, "server_error", NULL,
                           "Guardrail '%s' could not check the text", rx->name);
@@ -288,11 +288,14 @@ static rx_result_t check_content(gantry_req_t *req, const rx_instance_t *rx, con
         return rx_check_string(req, rx, ws, content, true, masked, hit);
     case GANTRY_JSON_ARRAY:
         for (part = host->json_first(content); part != NULL; part = host->json_next(part)) {
-            gantry_json_t *text;
+            gantry_json_t *type, *text;
             rx_result_t res;
 
-            if (host->json_type(part) != GANTRY_JSON_OBJECT ||
-                !str_eq(host->json_string(host->json_get(part, "type")), "text"))
+            if (host->json_type(part) != GANTRY_JSON_OBJECT)
+                continue;
+            type = host->json_get(part, "type");
+            if (host->json_type(type) != GANTRY_JSON_STRING ||
+                !str_eq(host->json_string(type), "text"))
                 continue;
             text = host->json_get(part, "text");
             if (host->json_type(text) != GANTRY_JSON_STRING)
@@ -321,17 +324,21 @@ gantry_action_t rx_check_request(gantry_req_t *req, void *state, void *worker_st
     const rx_worker_t *ws = worker_state;
     const gantry_host_t *host = rx->host;
     const rx_pattern_t *hit = NULL;
-    gantry_json_t *messages, *msg;
+    gantry_json_t *body, *messages, *msg;
     bool masked = false;
 
     if (!rx->on_request)
         return GANTRY_CONTINUE;
     if (ws == NULL)
         return rx_no_worker(req, rx);
-    messages = host->json_get(host->req_body(req), "messages");
+    /* Only json_type() is documented to accept NULL, so nothing else is handed a missing node. */
+    body = host->req_body(req);
+    if (host->json_type(body) != GANTRY_JSON_OBJECT)
+        return GANTRY_CONTINUE;
+    messages = host->json_get(body, "messages");
     if (host->json_type(messages) != GANTRY_JSON_ARRAY)
         return GANTRY_CONTINUE;
-    /* Every role is checked: system, developer and tool messages reach the model as much as user. */
+    /* Every role is checked: system, developer and tool messages reach the model too. */
     for (msg = host->json_first(messages); msg != NULL; msg = host->json_next(msg)) {
         rx_result_t res;
 
@@ -352,7 +359,7 @@ gantry_action_t rx_check_response(gantry_req_t *req, void *state, void *worker_s
     const rx_worker_t *ws = worker_state;
     const gantry_host_t *host = rx->host;
     const rx_pattern_t *hit = NULL;
-    gantry_json_t *choices, *choice;
+    gantry_json_t *resp, *choices, *choice;
     bool masked = false;
 
     if (!rx->on_response)
@@ -365,7 +372,10 @@ gantry_action_t rx_check_response(gantry_req_t *req, void *state, void *worker_s
         return GANTRY_CONTINUE;
     if (ws == NULL)
         return rx_no_worker(req, rx);
-    choices = host->json_get(host->resp_body(req), "choices");
+    resp = host->resp_body(req);
+    if (host->json_type(resp) != GANTRY_JSON_OBJECT)
+        return GANTRY_CONTINUE;
+    choices = host->json_get(resp, "choices");
     if (host->json_type(choices) != GANTRY_JSON_ARRAY)
         return GANTRY_CONTINUE;
     for (choice = host->json_first(choices); choice != NULL; choice = host->json_next(choice)) {

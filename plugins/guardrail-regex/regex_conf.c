@@ -30,7 +30,8 @@ static int get_string(const gantry_host_t *host, const gantry_conf_t *node, cons
 }
 
 /* Compile once to report a bad pattern at load time, with the node's file:line:col. */
-static int validate_regex(const gantry_host_t *host, const gantry_conf_t *node, const rx_pattern_t *p)
+static int validate_regex(const gantry_host_t *host, const gantry_conf_t *node,
+                          const rx_pattern_t *p)
 {
     regex_t re;
     regmatch_t m[1];
@@ -112,8 +113,8 @@ static int parse_pattern(rx_instance_t *rx, const gantry_conf_t *node, rx_patter
     if (pattern_node == NULL)
         return host->conf_error(node, "regex: pattern '%s' needs a `pattern`", p->name);
     if (replacement_node != NULL && !p->mask)
-        return host->conf_error(replacement_node,
-                                "regex: `replacement` needs `action: mask` (pattern '%s')", p->name);
+        return host->conf_error(
+            replacement_node, "regex: `replacement` needs `action: mask` (pattern '%s')", p->name);
     if (p->mask && replacement_node == NULL) {
         size_t n = strlen(p->name) + sizeof("[REDACTED:]");
         p->replacement_owned = host->mem_alloc(n);

@@ -79,8 +79,8 @@ typedef struct rx_req {
 
 /* Outcome of checking one text. */
 typedef enum rx_result {
-    RX_PASS = 0,    /* nothing to do, or masked */
-    RX_BLOCKED = 1, /* *hit names the block pattern that matched */
+    RX_PASS = 0,     /* nothing to do, or masked */
+    RX_BLOCKED = 1,  /* *hit names the block pattern that matched */
     RX_ERROR = 2,    /* the matcher or an allocation failed: fail closed */
     RX_TOO_MANY = 3, /* masking hit RX_MAX_MATCHES; *hit names the pattern */
 } rx_result_t;
@@ -99,7 +99,8 @@ rx_result_t rx_block_scan(const rx_instance_t *rx, const rx_worker_t *ws, const 
  * order; a masked text replaces the node's value.  *masked is set when something was replaced.
  */
 rx_result_t rx_check_string(gantry_req_t *req, const rx_instance_t *rx, const rx_worker_t *ws,
-                            gantry_json_t *node, bool block, bool *masked, const rx_pattern_t **hit);
+                            gantry_json_t *node, bool block, bool *masked,
+                            const rx_pattern_t **hit);
 /* Turn a non-PASS result into the request's error; returns GANTRY_FAIL. */
 gantry_action_t rx_fail(gantry_req_t *req, const rx_instance_t *rx, rx_result_t res,
                         const rx_pattern_t *hit, const char *what);

@@ -115,6 +115,8 @@ gantry_action_t rx_check_chunk(gantry_req_t *req, void *state, void *worker_stat
         return GANTRY_CONTINUE;
     if (ws == NULL)
         return rx_no_worker(req, rx);
+    if (host->json_type(chunk) != GANTRY_JSON_OBJECT)
+        return GANTRY_CONTINUE;
     choices = host->json_get(chunk, "choices");
     if (host->json_type(choices) != GANTRY_JSON_ARRAY)
         return GANTRY_CONTINUE;
@@ -131,7 +133,8 @@ gantry_action_t rx_check_chunk(gantry_req_t *req, void *state, void *worker_stat
             continue;
         /* With n > 1 the choices of a stream interleave: each index has its own text. */
         index_node = host->json_get(choice, "index");
-        if (host->json_number(index_node, &d) == GANTRY_OK && d >= 0 && d < 1e9)
+        if (host->json_type(index_node) == GANTRY_JSON_NUMBER &&
+            host->json_number(index_node, &d) == GANTRY_OK && d >= 0 && d < 1e9)
             index = (int64_t)d;
         delta = host->json_get(choice, "delta");
         if (host->json_type(delta) == GANTRY_JSON_OBJECT) {

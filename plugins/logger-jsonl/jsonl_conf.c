@@ -66,7 +66,7 @@ static int init_locks(jl_instance_t *jl)
     if (pthread_mutex_init(&jl->reg_lock, NULL) != 0)
         goto fail;
     reg_ok = true;
-    /* The writer's deadlines are monotonic: a wall-clock jump must not stall or rush the flushes. */
+    /* Monotonic deadlines: a wall-clock jump must neither stall nor rush the flushes. */
     if (pthread_condattr_init(&attr) != 0)
         goto fail;
     attr_ok = true;

@@ -7,12 +7,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#define CHECK(cond)                                                                     \
-    do {                                                                                \
-        if (!(cond)) {                                                                  \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);   \
-            exit(1);                                                                    \
-        }                                                                               \
+#define CHECK(cond)                                                                                \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);               \
+            exit(1);                                                                               \
+        }                                                                                          \
     } while (0)
 
 #define STR(s) ((gantry_str_t){(s), sizeof(s) - 1})
@@ -62,22 +62,22 @@ static void test_golden(void)
 {
     gantry_req_info_t info = base_info();
 
-    expect_line(&info,
-                "{\"ts\":\"2025-01-31T12:34:56.789Z\",\"request_id\":\"req-1\","
-                "\"route\":\"/v1/chat/completions\",\"model_group\":\"gpt-mock\","
-                "\"deployment\":\"dep-1\",\"provider\":\"openai\","
-                "\"upstream_model\":\"gpt-4o-mini\",\"status\":200,\"stream\":true,"
-                "\"latency_ms\":123.456,\"ttft_ms\":2.345,\"upstream_ms\":120.000,"
-                "\"overhead_ms\":3.456,\"prompt_tokens\":10,\"completion_tokens\":16,"
-                "\"total_tokens\":26,\"cached_tokens\":null,\"cache_hit\":false,"
-                "\"principal\":\"master-key\",\"user\":null,\"attempts\":1,"
-                "\"client_aborted\":false,\"error_type\":null,\"error\":null}");
+    expect_line(&info, "{\"ts\":\"2025-01-31T12:34:56.789Z\",\"request_id\":\"req-1\","
+                       "\"route\":\"/v1/chat/completions\",\"model_group\":\"gpt-mock\","
+                       "\"deployment\":\"dep-1\",\"provider\":\"openai\","
+                       "\"upstream_model\":\"gpt-4o-mini\",\"status\":200,\"stream\":true,"
+                       "\"latency_ms\":123.456,\"ttft_ms\":2.345,\"upstream_ms\":120.000,"
+                       "\"overhead_ms\":3.456,\"prompt_tokens\":10,\"completion_tokens\":16,"
+                       "\"total_tokens\":26,\"cached_tokens\":null,\"cache_hit\":false,"
+                       "\"principal\":\"master-key\",\"user\":null,\"attempts\":1,"
+                       "\"client_aborted\":false,\"error_type\":null,\"error\":null}");
 }
 
 static void test_escaping(void)
 {
     gantry_req_info_t info = base_info();
-    static const char id[] = "a\"b\\c\nd\te\x01" "f\xc3\xa9g\xff";
+    static const char id[] = "a\"b\\c\nd\te\x01"
+                             "f\xc3\xa9g\xff";
     static const char cut[] = "x\xe2\x82";
     char buf[JL_LINE_MAX];
     size_t n;

@@ -4,6 +4,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import OpenAI from 'openai';
 import { mockPrefix, statusErrorBody } from '../mock/openai-mock.mjs';
 import {
@@ -75,6 +76,12 @@ describe('errors', () => {
         expectError(await post(body, { 'content-type': 'application/json' }), 401);
         expectError(await post(body, authHeaders('sk-wrong-key')), 401);
         expectError(await post(body, { 'content-type': 'application/json', 'x-api-key': 'sk-wrong-key' }), 401);
+        expectError(await post(body, { 'content-type': 'application/json', authorization: 'Bearer ' }), 401);
+        const basic = `Basic ${Buffer.from(`user:${MASTER_KEY}`).toString('base64')}`;
+        expectError(await post(body, { 'content-type': 'application/json', authorization: basic }), 401);
+        /* A prefix or extension of the key is not the key. */
+        expectError(await post(body, authHeaders(MASTER_KEY.slice(0, -1))), 401);
+        expectError(await post(body, authHeaders(`${MASTER_KEY}x`)), 401);
     });
 
     it('x-api-key and api-key headers are accepted', T, async () => {
@@ -117,6 +124,44 @@ describe('errors', () => {
         assert.ok(Buffer.byteLength(fits) < MAX_BYTES);
         const ok = await post(fits, authHeaders());
         assert.equal(ok.status, 200, ok.text);
+    });
+
+    it('a declared Content-Length over the limit → 413 without waiting for the body', T, async () => {
+        const t0 = Date.now();
+        const reply = await new Promise((resolve, reject) => {
+            const sock = net.connect(gw.port, '127.0.0.1');
+            let data = '';
+            const timer = setTimeout(() => {
+                sock.destroy();
+                resolve(data);
+            }, 3000);
+            sock.setEncoding('utf8');
+            sock.on('data', (d) => {
+                data += d;
+                if (/\r\n\r\n[\s\S]*\}\s*$/.test(data)) {
+                    clearTimeout(timer);
+                    sock.destroy();
+                    resolve(data);
+                }
+            });
+            sock.on('error', reject);
+            sock.on('close', () => {
+                clearTimeout(timer);
+                resolve(data);
+            });
+            /* Promise 100 MB, send none of it. */
+            sock.write(`POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\n` +
+                       `Authorization: Bearer ${MASTER_KEY}\r\nContent-Type: application/json\r\n` +
+                       `Content-Length: ${100 * 1024 * 1024}\r\n\r\n`);
+        });
+        assert.match(reply, /^HTTP\/1\.1 413 /, `expected an immediate 413, got ${JSON.stringify(reply.slice(0, 300))}`);
+        assert.ok(Date.now() - t0 < 2000, `413 took ${Date.now() - t0} ms`);
+        const body = reply.slice(reply.indexOf('\r\n\r\n') + 4);
+        assertOpenAIError(assert, body.replace(/^[0-9a-f]+\r\n|\r\n0\r\n\r\n$/gi, ''));
+    });
+
+    it('unknown path → 404 with an OpenAI error body', T, async () => {
+        expectError(await request(`${gw.url}/v1/no-such-endpoint`, { headers: authHeaders() }), 404);
     });
 
     it('upstream connection refused → 502', T, async () => {
@@ -175,6 +220,31 @@ describe('errors', () => {
             const r = await post({ model: 'gpt-mock', messages: userMessage(`[[status:${status}]]`) });
             expectError(r, status, { messageIncludes: statusErrorBody(status, 'gpt-4o-mini').error.message });
         }
+    });
+
+    it('a stream request the upstream refuses → that status as JSON, not an event stream', T, async () => {
+        const r = await post({ model: 'gpt-mock', messages: userMessage('[[status:429]]'), stream: true });
+        expectError(r, 429, { messageIncludes: statusErrorBody(429, 'gpt-4o-mini').error.message });
+    });
+
+    it('a malformed upstream stream event → SSE error event, then the end', T, async () => {
+        const r = await fetch(`${gw.url}/v1/chat/completions`, {
+            method: 'POST',
+            headers: authHeaders(),
+            body: JSON.stringify({ model: 'gpt-mock', messages: userMessage('[[badjson]]'), stream: true }),
+            signal: AbortSignal.timeout(15_000),
+        });
+        assert.equal(r.status, 200);
+        const { text, timedOut } = await readAll(r);
+        assert.ok(!timedOut, `the stream did not terminate; got ${JSON.stringify(text)}`);
+        const events = parseSSE(text).filter((e) => e.data !== '[DONE]');
+        const last = events.at(-1);
+        let parsed;
+        assert.doesNotThrow(() => {
+            parsed = JSON.parse(last.data);
+        }, `the gateway relayed a malformed event instead of an error: ${text}`);
+        assert.ok(parsed.error, `the stream ends with an error event: ${text}`);
+        assertOpenAIError(assert, parsed);
     });
 
     it('upstream context_length_exceeded → 400 with that code', T, async () => {

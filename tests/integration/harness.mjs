@@ -29,7 +29,7 @@ const VERBOSE = process.env.GANTRY_TEST_VERBOSE === '1';
 const MAX_CAPTURE = 1 << 20;
 
 const live = new Set();
-process.on('exit', () => {
+function killAll() {
     for (const child of live) {
         try {
             child.kill('SIGKILL');
@@ -37,7 +37,15 @@ process.on('exit', () => {
             /* already gone */
         }
     }
-});
+}
+process.on('exit', killAll);
+/* A test process stopped by a signal (runner timeout, ^C) runs no 'exit' handlers: clean up here. */
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+    process.once(sig, () => {
+        killAll();
+        process.exit(128 + os.constants.signals[sig]);
+    });
+}
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
