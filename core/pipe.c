@@ -193,8 +193,11 @@ static void start_upstream(req_t *r)
         r->t_up_start = now_us();
         enter(r);
         gantry_action_t act = settle(r, prov->ops->invoke(r, prov->state, d->pstate));
-        if (act == GANTRY_PAUSE)
+        if (act == GANTRY_PAUSE) {
+            if (!r->started && r->h != NULL && r->h->version < 0x200)
+                srv_watch(r);
             return;
+        }
         r->t_up_total += now_us() - r->t_up_start;
         if (act == GANTRY_FAIL) {
             pipe_fail(r);

@@ -270,4 +270,28 @@ describe('chat completions', () => {
         assert.ok(times.at(-1) - times[0] >= (times.length - 1) * 45,
                   `token_latency: 50ms between chunks, got chunks at ${times} ms`);
     });
+
+    it('40 concurrent requests, streamed and not, each get their own answer', T, async () => {
+        const jobs = Array.from({ length: 40 }, (_, i) => ({ i, m: marker(`conc${i}`), stream: i % 2 === 1 }));
+        const results = await Promise.all(jobs.map(async ({ m, stream }) => {
+            const body = { model: 'gpt-mock', messages: userMessage(`[[echo]][[chunks:3]][[chunk_delay:20]] ${m}`) };
+            if (!stream) {
+                const r = await client.chat.completions.create(body);
+                return r.choices[0].message.content;
+            }
+            const s = await client.chat.completions.create({ ...body, stream: true });
+            let text = '';
+            for await (const c of s) text += c.choices[0]?.delta?.content ?? '';
+            return text;
+        }));
+        for (const [k, text] of results.entries()) {
+            let echoed;
+            assert.doesNotThrow(() => {
+                echoed = JSON.parse(text);
+            }, `answer ${k} is the echoed body: ${text}`);
+            const sent = echoed.messages.at(-1).content;
+            assert.ok(sent.endsWith(jobs[k].m), `request ${k} got another request's answer: ${sent}`);
+            assert.equal(echoed.stream === true, jobs[k].stream);
+        }
+    });
 });

@@ -415,6 +415,76 @@ export function marker(label = 'm') {
 }
 
 /*
+ * Sends `text` as-is on a fresh TCP connection and reads one HTTP/1.1 response (content-length or
+ * chunked), bounded by `timeout`.  Returns {status, headers, body, raw, elapsed, complete}.
+ */
+export function rawHttp(port, text, { timeout = 5000 } = {}) {
+    return new Promise((resolve, reject) => {
+        const t0 = Date.now();
+        const sock = net.connect(port, '127.0.0.1');
+        let raw = Buffer.alloc(0);
+        let settled = false;
+        const finish = (complete) => {
+            if (settled) return;
+            settled = true;
+            clearTimeout(timer);
+            sock.destroy();
+            const s = raw.toString('latin1');
+            const end = s.indexOf('\r\n\r\n');
+            const head = end < 0 ? s : s.slice(0, end);
+            const lines = head.split('\r\n');
+            const headers = {};
+            for (const l of lines.slice(1)) {
+                const i = l.indexOf(':');
+                if (i > 0) headers[l.slice(0, i).trim().toLowerCase()] = l.slice(i + 1).trim();
+            }
+            let body = end < 0 ? '' : s.slice(end + 4);
+            if (/chunked/i.test(headers['transfer-encoding'] ?? '')) {
+                let out = '';
+                let rest = body;
+                for (;;) {
+                    const nl = rest.indexOf('\r\n');
+                    if (nl < 0) break;
+                    const size = parseInt(rest.slice(0, nl), 16);
+                    if (!(size > 0)) break;
+                    out += rest.slice(nl + 2, nl + 2 + size);
+                    rest = rest.slice(nl + 2 + size + 2);
+                }
+                body = out;
+            }
+            resolve({
+                status: Number(/^HTTP\/1\.[01] (\d{3})/.exec(lines[0])?.[1]) || null,
+                headers,
+                body: Buffer.from(body, 'latin1').toString('utf8'),
+                raw: s,
+                elapsed: Date.now() - t0,
+                complete,
+            });
+        };
+        const timer = setTimeout(() => finish(false), timeout);
+        sock.on('data', (d) => {
+            raw = Buffer.concat([raw, d]);
+            const s = raw.toString('latin1');
+            const end = s.indexOf('\r\n\r\n');
+            if (end < 0) return;
+            const head = s.slice(0, end);
+            const len = /\r\ncontent-length:\s*(\d+)/i.exec(head);
+            if (len && raw.length >= end + 4 + Number(len[1])) finish(true);
+            else if (/\r\ntransfer-encoding:\s*chunked/i.test(head) && s.endsWith('\r\n0\r\n\r\n')) finish(true);
+        });
+        sock.on('error', (e) => {
+            if (raw.length) return finish(false);
+            if (settled) return;
+            settled = true;
+            clearTimeout(timer);
+            reject(e);
+        });
+        sock.on('close', () => finish(false));
+        sock.write(text);
+    });
+}
+
+/*
  * Reads a fetch response body to the end, bounded by `timeout` ms.  Returns {text, ended, timedOut}:
  * ended is 'clean' or 'error: <why>' (an abrupt end is data for the test, not an exception).
  */

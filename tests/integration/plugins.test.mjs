@@ -154,4 +154,51 @@ describe('plugins: jsonl, regex, memory', () => {
         assert.equal(second.json.choices[0].message.content, first.json.choices[0].message.content);
         assert.equal((await mock.requests({ contains: m })).length, 1, 'the mock saw only one request');
     });
+
+    it('regex: a blocked word in a streaming request → 400 JSON before any stream starts', T, async () => {
+        const m = marker('block-stream');
+        const r = await chat(gw, { model: 'gpt-mock', messages: userMessage(`forbidden ${m}`), stream: true });
+        assert.equal(r.status, 400, r.text);
+        assertOpenAIError(assert, r.json, { code: 'guardrail_violation' });
+        assert.equal((await mock.requests({ contains: m })).length, 0);
+    });
+
+    it('memory: the cache key includes the model', T, async () => {
+        const m = marker('cache-model');
+        const messages = userMessage(`same words ${m}`);
+        const a = await chat(gw, { model: 'gpt-mock', messages });
+        assert.equal(a.status, 200, a.text);
+        const b = await chat(gw, { model: 'fake-ssn', messages });
+        assert.equal(b.status, 200, b.text);
+        assert.notEqual(b.headers.get('x-gantry-cache-hit'), 'true', 'another model must not hit this entry');
+        assert.ok(b.json.choices[0].message.content.startsWith('call '), 'the fake model answered itself');
+    });
+
+    it('memory: a cached answer is not served past authentication', T, async () => {
+        const m = marker('cache-auth');
+        const body = { model: 'gpt-mock', messages: userMessage(`cached secret ${m}`) };
+        assert.equal((await chat(gw, body)).status, 200);
+        assert.equal((await chat(gw, body)).headers.get('x-gantry-cache-hit'), 'true', 'now cached');
+        const r = await chat(gw, body, { key: 'sk-not-the-key' });
+        assert.equal(r.status, 401, `a cache hit was served without a valid key: ${r.text}`);
+        assertOpenAIError(assert, r.json);
+    });
+
+    it('jsonl: a request the client aborted is logged too', T, async () => {
+        const m = marker('abort-log');
+        const requestId = `plug-abort-${m}`;
+        const ac = new AbortController();
+        const pending = fetch(`${gw.url}/v1/chat/completions`, {
+            method: 'POST',
+            headers: { authorization: `Bearer ${MASTER_KEY}`, 'content-type': 'application/json',
+                       'x-request-id': requestId },
+            body: JSON.stringify({ model: 'gpt-mock', messages: userMessage(`[[delay:3000]] ${m}`) }),
+            signal: ac.signal,
+        }).catch((e) => e);
+        await mock.waitForRequest(m);
+        ac.abort();
+        await pending;
+        const line = await logLineFor(requestId);
+        assert.equal(line.model_group, 'gpt-mock', JSON.stringify(line));
+    });
 });

@@ -117,7 +117,8 @@ struct gantry_host {
     size_t (*conf_count)(const gantry_conf_t *node);
     const gantry_conf_t *(*conf_at)(const gantry_conf_t *node, size_t i);
     gantry_str_t (*conf_key_at)(const gantry_conf_t *map, size_t i);
-    /* Report a configuration error at the node's file:line:col; returns GANTRY_ECONFIG. */
+    /* Report a configuration error at the node's file:line:col (no position when node is NULL);
+     * returns GANTRY_ECONFIG. */
     int (*conf_error)(const gantry_conf_t *node, const char *fmt, ...) GANTRY_PRINTF(2, 3);
 
     /* --- request memory (worker) --- */
@@ -154,7 +155,8 @@ struct gantry_host {
     void (*req_info)(gantry_req_t *req, gantry_req_info_t *out);
     /* Add a header to the client response (copied); before the response starts only. */
     int (*resp_add_header)(gantry_req_t *req, const char *name, gantry_str_t value);
-    /* Append a name to x-gantry-applied-guardrails. */
+    /* Record that a guardrail acted: listed in x-gantry-applied-guardrails when the response headers
+     * are still to be sent, and in the request's log record in any case. */
     void (*req_note_guardrail)(gantry_req_t *req, const char *name);
 
     /* --- asynchrony (worker) --- */
@@ -195,7 +197,8 @@ struct gantry_host {
     /* --- JSON documents (worker) --- */
     /*
      * Roots made by json_parse/json_new/json_dup are request-owned and freed with the request unless
-     * handed over with a *_take function or json_attach.  Child nodes belong to their root.  String
+     * handed over with a *_take function or json_attach.  Every function accepts a NULL node and then
+     * returns NULL / GANTRY_JSON_INVALID / an empty string / GANTRY_EINVAL.  Child nodes belong to their root.  String
      * views returned by json_string/json_key live as long as the node is unchanged.
      */
     gantry_json_t *(*json_parse)(gantry_req_t *req, gantry_str_t text); /* NULL if malformed */
@@ -208,7 +211,8 @@ struct gantry_host {
     gantry_json_t *(*json_first)(const gantry_json_t *node); /* NULL for non-containers */
     gantry_json_t *(*json_next)(const gantry_json_t *node);
     gantry_str_t (*json_key)(const gantry_json_t *member);
-    gantry_str_t (*json_string)(const gantry_json_t *node); /* {NULL,0} unless a string */
+    /* A string's bytes, NUL-terminated after len; {NULL,0} unless a string. */
+    gantry_str_t (*json_string)(const gantry_json_t *node);
     int (*json_number)(const gantry_json_t *node, double *out);
     int (*json_bool)(const gantry_json_t *node, bool *out);
     /* Create or replace obj[key] with a new node of `type`; returns it. */

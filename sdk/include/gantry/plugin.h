@@ -148,9 +148,12 @@ typedef struct gantry_ops {
      */
     int (*create)(const gantry_host_t *host, gantry_instance_t *self, const gantry_conf_t *conf,
                   void **state);
-    /* Free the instance.  Called once, after every request using it has finished. */
+    /* Free the instance.  Called once, after every request using it has finished and after
+     * worker_fini() has run for every worker that ran worker_init(). */
     void (*destroy)(void *state);
-    /* Per-worker state, created on the worker's thread before it serves requests.  Optional. */
+    /* Per-worker state, created on the worker's thread before it serves requests with this instance
+     * (also for instances of a reloaded configuration).  Optional.  A failure is logged and the
+     * worker serves the instance's requests with worker_state NULL. */
     int (*worker_init)(void *state, unsigned worker_id, void **worker_state);
     void (*worker_fini)(void *state, unsigned worker_id, void *worker_state);
 
@@ -171,7 +174,8 @@ typedef struct gantry_ops {
     /* Each streamed chunk (canonical OpenAI chunk), before it reaches the client. FAIL cuts the stream. */
     gantry_action_t (*check_chunk)(gantry_req_t *req, void *state, void *worker_state,
                                    gantry_json_t *chunk);
-    /* The whole non-streamed completion (host->resp_body()); FAIL blocks. */
+    /* The whole non-streamed completion (host->resp_body()); FAIL blocks.  Not called for streams:
+     * their chunks went through check_chunk(). */
     gantry_action_t (*check_response)(gantry_req_t *req, void *state, void *worker_state);
 
     /* --- cache (required: lookup, store) --- */
@@ -182,13 +186,15 @@ typedef struct gantry_ops {
      * and call host->cache_hit() (when hit) then host->resume().
      */
     gantry_action_t (*lookup)(gantry_req_t *req, void *state, void *worker_state, gantry_str_t key);
-    /* Keep `value` (the serialized response; copy it, it is borrowed) under `key` for ttl_s seconds. */
+    /* Keep `value` (the serialized response; copy it, it is borrowed) under `key` for ttl_s seconds
+     * (0: the instance's own default). */
     void (*store)(gantry_req_t *req, void *state, void *worker_state, gantry_str_t key,
                   gantry_str_t value, uint32_t ttl_s);
 
     /* --- logger (required: log) --- */
 
-    /* Record the finished request (host->req_info()).  Runs for every request, also failed ones. */
+    /* Record the finished request (host->req_info()).  Runs for every request, also failed ones,
+     * and also when the request's memory budget is spent: do not rely on host->alloc() here. */
     void (*log)(gantry_req_t *req, void *state, void *worker_state);
 
     /* --- provider (required: deployment_create and either prepare+parse_response or invoke) --- */
