@@ -14,6 +14,7 @@
 # Environment:
 #   BENCH_SECONDS      seconds per measured run (default 10)
 #   BENCH_WARMUP       seconds of warm-up per scenario, not measured (default 2)
+#   BENCH_RUNS         measured runs per row; the table shows the median of each column (default 1)
 #   BENCH_CONNECTIONS  connection counts (default "1 16 64")
 #   BENCH_WRK_THREADS  wrk threads (default 1; never more than the connections)
 #   BENCH_WORKERS      gantry worker threads (default 1)
@@ -32,6 +33,7 @@ GANTRY=$BUILD/gantry
 FASTMOCK=$BUILD/bench/fastmock
 DURATION=${BENCH_SECONDS:-10}
 WARMUP=${BENCH_WARMUP:-2}
+RUNS=${BENCH_RUNS:-1}
 CONNECTIONS=${BENCH_CONNECTIONS:-"1 16 64"}
 WRK_THREADS=${BENCH_WRK_THREADS:-1}
 WORKERS=${BENCH_WORKERS:-1}
@@ -56,6 +58,7 @@ is_positive() {
 
 is_positive "$DURATION" || die "BENCH_SECONDS must be a positive integer"
 is_uint "$WARMUP" || die "BENCH_WARMUP must be an integer"
+is_positive "$RUNS" || die "BENCH_RUNS must be a positive integer"
 is_positive "$WRK_THREADS" || die "BENCH_WRK_THREADS must be a positive integer"
 is_positive "$WORKERS" || die "BENCH_WORKERS must be a positive integer"
 for c in $CONNECTIONS; do
@@ -287,12 +290,19 @@ check_answer() {
 RESULTS=$WORK/results.tsv
 printf 'scenario\tconns\treq_s\tp50_us\tp99_us\tcpu_us_req\trss_kb\terrors\n' >"$RESULTS"
 
-# measure NAME PID PORT LUA CONNS: one wrk run; appends a row to RESULTS.
+# measure NAME PID PORT LUA CONNS: BENCH_RUNS wrk runs; appends a row per run to RESULTS.
 measure() {
-    local name=$1 pid=$2 port=$3 lua=$4 conns=$5
+    local run
+    for run in $(seq 1 "$RUNS"); do
+        measure_once "$@" "$run"
+    done
+}
+
+measure_once() {
+    local name=$1 pid=$2 port=$3 lua=$4 conns=$5 run=$6
     local threads=$WRK_THREADS out t0 t1 line
     ((threads > conns)) && threads=$conns
-    out=$WORK/wrk-$name-c$conns.txt
+    out=$WORK/wrk-$name-c$conns-run$run.txt
     t0=$(cpu_ticks "$pid")
     timeout $((DURATION + 60)) wrk -t"$threads" -c"$conns" -d"${DURATION}s" --timeout 5s --latency \
         -s "$lua" "http://127.0.0.1:$port" >"$out" 2>&1 || {
@@ -313,7 +323,7 @@ measure() {
         -v dt=$((t1 - t0)) -v hz="$CLK_TCK" -v rss="$(peak_rss_kb "$pid")" -v err=$((sock + status)) \
         'BEGIN { printf "%s\t%d\t%.0f\t%d\t%d\t%.1f\t%d\t%d\n", n, c, r * 1e6 / d, p50, p99,
                  dt * 1e6 / hz / r, rss, err }' >>"$RESULTS"
-    printf 'bench: %-13s c=%-3s %s\n' "$name" "$conns" "$(tail -n 1 "$RESULTS" | cut -f3-)" >&2
+    printf 'bench: %-13s c=%-3s run %s: %s\n' "$name" "$conns" "$run" "$(tail -n 1 "$RESULTS" | cut -f3-)" >&2
 }
 
 warm_up() {
@@ -348,6 +358,7 @@ profile() {
     head -n 20 "$pdir/report-dso.txt" >&2 || true
 }
 
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 start_mock
 LUA_PLAIN=$WORK/plain.lua
 LUA_AUTH=$WORK/auth.lua
@@ -411,25 +422,44 @@ done
 
 # ---- table ----
 
-# Added latency compares each gateway row with the direct row of the same kind and connection count.
-awk -F'\t' -v secs="$DURATION" -v hz="$CLK_TCK" '
-NR == 1 { next }
-{
-    n++; name[n] = $1; conns[n] = $2; rps[n] = $3; p50[n] = $4; p99[n] = $5; cpu[n] = $6; rss[n] = $7; err[n] = $8
-    if ($1 == "direct" || $1 == "direct-stream") { base50[$1 "/" $2] = $4; base99[$1 "/" $2] = $5 }
+# One row per (scenario, connections): the median of each column over the runs.  Added latency compares
+# a gateway row with the direct row of the same kind and connection count.
+LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
+awk -F'\t' -v secs="$DURATION" -v runs="$RUNS" -v hz="$CLK_TCK" -v load0="$LOAD_START" -v load1="$LOAD_END" '
+function median(key, col,    n, i, j, t, a) {
+    n = cnt[key]
+    for (i = 1; i <= n; i++) a[i] = val[key, i, col]
+    for (i = 2; i <= n; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] > t; j--) a[j + 1] = a[j]; a[j + 1] = t }
+    return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
 }
 function ms(us) { return sprintf("%.3f", us / 1000) }
 function added(base, v) { return base == "" ? "-" : sprintf("%+.3f", (v - base) / 1000) }
+NR == 1 { next }
+{
+    key = $1 "/" $2
+    if (!(key in cnt)) { order[++nkeys] = key; name[key] = $1; conns[key] = $2 }
+    k = ++cnt[key]
+    for (c = 3; c <= 8; c++) val[key, k, c] = $c
+}
 END {
-    printf "\nGantry benchmark: %d s per run, CPU per request from /proc/<pid>/stat (CLK_TCK %d)\n\n", secs, hz
+    for (i = 1; i <= nkeys; i++) {
+        key = order[i]
+        for (c = 3; c <= 8; c++) med[key, c] = median(key, c)
+    }
+    printf "\nGantry benchmark: %d s per run, median of %d run(s); CPU from /proc/<pid>/stat (CLK_TCK %d)\n", secs, runs, hz
+    printf "load average at start: %s, at end: %s (2 cores shared by wrk, fastmock and gantry)\n\n", load0, load1
     print "| scenario | conns | req/s | p50 ms | p99 ms | added p50 ms | added p99 ms | server CPU µs/req | peak RSS MB | errors |"
     print "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-    for (i = 1; i <= n; i++) {
-        base = (name[i] == "gw-stream" || name[i] == "direct-stream") ? "direct-stream" : "direct"
+    for (i = 1; i <= nkeys; i++) {
+        key = order[i]
+        base = (name[key] ~ /stream/) ? "direct-stream" : "direct"
+        bkey = base "/" conns[key]
         a50 = "-"; a99 = "-"
-        if (name[i] != base) { a50 = added(base50[base "/" conns[i]], p50[i]); a99 = added(base99[base "/" conns[i]], p99[i]) }
-        printf "| %s | %d | %d | %s | %s | %s | %s | %.1f | %.1f | %d |\n", name[i], conns[i], rps[i], ms(p50[i]),
-               ms(p99[i]), a50, a99, cpu[i], rss[i] / 1024, err[i]
+        if (name[key] != base && (bkey in cnt)) {
+            a50 = added(med[bkey, 4], med[key, 4]); a99 = added(med[bkey, 5], med[key, 5])
+        }
+        printf "| %s | %d | %d | %s | %s | %s | %s | %.1f | %.1f | %d |\n", name[key], conns[key], med[key, 3],
+               ms(med[key, 4]), ms(med[key, 5]), a50, a99, med[key, 6], med[key, 7] / 1024, med[key, 8]
     }
     print ""
     print "server = fastmock for direct rows, gantry for gw rows; added = gw minus direct at the same connections"

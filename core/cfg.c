@@ -105,6 +105,43 @@ static bool type_ok(const cfg_node_t *n, gantry_conf_type_t t)
     return false;
 }
 
+/* Edit distance, for "did you mean" hints; keys are short, so the quadratic table is fine. */
+static size_t distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    if (la > 63 || lb > 63)
+        return 99;
+    size_t d[64][64];
+    for (size_t i = 0; i <= la; i++)
+        d[i][0] = i;
+    for (size_t j = 0; j <= lb; j++)
+        d[0][j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        for (size_t j = 1; j <= lb; j++) {
+            size_t sub = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+            size_t del = d[i - 1][j] + 1, ins = d[i][j - 1] + 1;
+            d[i][j] = sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
+        }
+    }
+    return d[la][lb];
+}
+
+static const char *closest(const gantry_conf_field_t *a, const gantry_conf_field_t *b, const char *key)
+{
+    const char *best = NULL;
+    size_t bestd = 3; /* suggest only near misses: at most two edits */
+    for (int k = 0; k < 2; k++) {
+        for (const gantry_conf_field_t *f = k ? b : a; f != NULL && f->name != NULL; f++) {
+            size_t dd = distance(f->name, key);
+            if (dd < bestd) {
+                bestd = dd;
+                best = f->name;
+            }
+        }
+    }
+    return best;
+}
+
 static const gantry_conf_field_t *find_field(const gantry_conf_field_t *fields, const char *key)
 {
     if (fields == NULL)
@@ -139,7 +176,11 @@ void cfg_check_map(const cfg_node_t *map, const char *what, const gantry_conf_fi
             cfg_node_t pos = *p->value;
             pos.line = p->key_line;
             pos.col = p->key_col;
-            cfg_error(&pos, "unknown key '%s' in %s", p->key, what);
+            const char *hint = closest(fields, extra, p->key);
+            if (hint != NULL)
+                cfg_error(&pos, "unknown key '%s' in %s (did you mean '%s'?)", p->key, what, hint);
+            else
+                cfg_error(&pos, "unknown key '%s' in %s", p->key, what);
             continue;
         }
         if (p->value->kind == CFG_NULL && !(f->flags & GANTRY_CONF_REQUIRED))

@@ -297,19 +297,23 @@ void gen_unref(gen_t *g)
 
 int gen_worker_init(gen_t *g, unsigned wid)
 {
+    int rc_all = 0;
     for (size_t i = 0; i < g->ninsts; i++) {
         inst_t *in = g->insts[i];
         if (in->ops->worker_init == NULL || in->winit[wid])
             continue;
         int rc = in->ops->worker_init(in->state, wid, &in->wstate[wid]);
         if (rc != 0) {
+            /* The other instances still get their worker state; this one runs with NULL. */
             log_error("plugin instance '%s' failed to initialise worker %u: %s", in->name, wid,
                       host_table.strerror(rc));
-            return -1;
+            in->wstate[wid] = NULL;
+            rc_all = -1;
+            continue;
         }
         in->winit[wid] = true;
     }
-    return 0;
+    return rc_all;
 }
 
 void gen_worker_fini(gen_t *g, unsigned wid)

@@ -286,6 +286,7 @@ int srv_run(cfg_t *cfg, gen_t *gen, unsigned nworkers)
     h2o_pathconf_t *pc = h2o_config_register_path(host, "/", 0);
     h2o_handler_t *hd = h2o_create_handler(pc, sizeof *hd);
     hd->on_req = on_req;
+    srv_install_error_filter(host);
 
     srv.workers = calloc(nworkers, sizeof *srv.workers);
     for (unsigned i = 0; i < nworkers; i++) {

@@ -163,6 +163,15 @@ describe('command line', () => {
         });
     }
 
+    it('--check on a typo\'d key suggests the key that was meant', T, async () => {
+        const text = replaced(GOOD, '      timeout: 30', '      timeot: 30');
+        const file = writeConfig('typo-hint.yaml', text);
+        const r = await run(['--check', '--config', file]);
+        assert.equal(r.code, 1, r.stderr);
+        assert.match(r.stderr, /timeot[^\n]*timeout|timeout[^\n]*timeot/,
+                     `a typo'd key should point at the intended 'timeout' (e.g. "did you mean"):\n${r.stderr}`);
+    });
+
     describe('SIGTERM', () => {
         let mock;
         const gateways = [];

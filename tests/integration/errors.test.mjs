@@ -16,7 +16,7 @@ const MAX_BYTES = 65536;
 
 function expectError(r, status, opts = {}) {
     assert.equal(r.status, status, `status; body: ${r.text}`);
-    assert.match(r.headers.get('content-type') ?? '', /^application\/json/, 'errors are JSON');
+    assert.match(r.headers.get('content-type') ?? '', /^application\/json/, `errors are JSON; body: ${r.text}`);
     assert.ok(r.json !== undefined, `error body must be JSON: ${r.text}`);
     return assertOpenAIError(assert, r.json, opts);
 }
@@ -116,13 +116,42 @@ describe('errors', () => {
             method: 'POST', headers: authHeaders(), body: chunked, duplex: 'half', signal: AbortSignal.timeout(10_000),
         });
         const text = await r.text();
-        expectError({ status: r.status, headers: r.headers, text, json: JSON.parse(text) }, 413);
+        let json;
+        try {
+            json = JSON.parse(text);
+        } catch {
+            json = undefined;
+        }
+        expectError({ status: r.status, headers: r.headers, text, json }, 413);
 
         /* Just under the limit is fine. */
         const fits = JSON.stringify({ model: 'fake-model', messages: userMessage('x'.repeat(MAX_BYTES - 200)) });
         assert.ok(Buffer.byteLength(fits) < MAX_BYTES);
         const ok = await post(fits, authHeaders());
         assert.equal(ok.status, 200, ok.text);
+    });
+
+    it('a body far over the limit (limit + 1 MiB and more) → 413 with an OpenAI error body', T, async () => {
+        const huge = JSON.stringify({ model: 'fake-model', messages: userMessage('x'.repeat(1_200_000)) });
+        expectError(await post(huge, authHeaders()), 413);
+        const bytes = new TextEncoder().encode(huge);
+        const chunked = new ReadableStream({
+            start(controller) {
+                for (let i = 0; i < bytes.length; i += 65536) controller.enqueue(bytes.slice(i, i + 65536));
+                controller.close();
+            },
+        });
+        const r = await fetch(`${gw.url}/v1/chat/completions`, {
+            method: 'POST', headers: authHeaders(), body: chunked, duplex: 'half', signal: AbortSignal.timeout(10_000),
+        });
+        const text = await r.text();
+        let json;
+        try {
+            json = JSON.parse(text);
+        } catch {
+            json = undefined;
+        }
+        expectError({ status: r.status, headers: r.headers, text, json }, 413);
     });
 
     it('a declared Content-Length over the limit → 413 without waiting for the body', T, async () => {
@@ -132,6 +161,7 @@ describe('errors', () => {
                                 `Content-Length: ${100 * 1024 * 1024}\r\n\r\n`, { timeout: 3000 });
         assert.equal(r.status, 413, `expected an immediate 413, got ${JSON.stringify(r.raw.slice(0, 300))}`);
         assert.ok(r.elapsed < 2000, `413 took ${r.elapsed} ms`);
+        assert.match(r.headers['content-type'] ?? '', /^application\/json/, `413 body: ${r.body}`);
         assertOpenAIError(assert, r.body);
     });
 

@@ -571,7 +571,14 @@ export function curl(args, { timeout = 15_000 } = {}) {
 /* Asserts the OpenAI error shape: exactly {"error":{"message","type","param","code"}}. */
 export function assertOpenAIError(assert, body, { code, messageIncludes } = {}) {
     const where = `body: ${typeof body === 'string' ? body : JSON.stringify(body)}`;
-    const obj = typeof body === 'string' ? JSON.parse(body) : body;
+    let obj = body;
+    if (typeof body === 'string') {
+        try {
+            obj = JSON.parse(body);
+        } catch {
+            assert.fail(`error body is not JSON; ${where}`);
+        }
+    }
     assert.ok(obj && typeof obj === 'object' && !Array.isArray(obj), `error body is not a JSON object; ${where}`);
     assert.deepEqual(Object.keys(obj), ['error'], `top level must be exactly {"error":...}; ${where}`);
     const e = obj.error;

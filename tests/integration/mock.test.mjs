@@ -5,7 +5,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import OpenAI from 'openai';
-import { CONTEXT_ERROR, mockContent, mockPieces, statusErrorBody } from '../mock/openai-mock.mjs';
+import { CONTEXT_ERROR, TOOL_CALL, mockContent, mockPieces, statusErrorBody } from '../mock/openai-mock.mjs';
 import { marker, parseSSE, request, startMock, waitFor } from './harness.mjs';
 
 const T = { timeout: 20_000 };
@@ -298,5 +298,34 @@ describe('openai mock', () => {
         assert.equal(json.length, 5); /* role, 2 content, finish, usage */
         assert.deepEqual(json.at(-1).choices, []);
         assert.equal(json.at(-1).usage.completion_tokens, 2);
+    });
+
+    it('answers [[tool_call]] with a function call, whole or in fragments', T, async () => {
+        const r = await client.chat.completions.create(ask('[[tool_call]]'));
+        assert.equal(r.choices[0].finish_reason, 'tool_calls');
+        assert.equal(r.choices[0].message.content, null);
+        assert.deepEqual(r.choices[0].message.tool_calls, [TOOL_CALL]);
+
+        const stream = await client.chat.completions.create(ask('[[tool_call]]', { stream: true }));
+        const calls = [];
+        let finish = null;
+        let fragments = 0;
+        for await (const c of stream) {
+            for (const tc of c.choices[0]?.delta?.tool_calls ?? []) {
+                calls[tc.index] ??= { id: '', type: '', function: { name: '', arguments: '' } };
+                const acc = calls[tc.index];
+                if (tc.id) acc.id = tc.id;
+                if (tc.type) acc.type = tc.type;
+                if (tc.function?.name) acc.function.name += tc.function.name;
+                if (tc.function?.arguments) {
+                    acc.function.arguments += tc.function.arguments;
+                    fragments++;
+                }
+            }
+            finish = c.choices[0]?.finish_reason ?? finish;
+        }
+        assert.deepEqual(calls, [TOOL_CALL]);
+        assert.equal(fragments, 4);
+        assert.equal(finish, 'tool_calls');
     });
 });

@@ -9,8 +9,8 @@ import path from 'node:path';
 import OpenAI from 'openai';
 import { mockContent } from '../mock/openai-mock.mjs';
 import {
-    MASTER_KEY, UPSTREAM_KEY, assertOpenAIError, chat, fakeDeployment, marker, mockDeployment, startGateway,
-    startMock, tempDir, userMessage, waitFor,
+    MASTER_KEY, UPSTREAM_KEY, assertOpenAIError, chat, fakeDeployment, marker, mockDeployment, parseSSE,
+    startGateway, startMock, tempDir, userMessage, waitFor,
 } from './harness.mjs';
 
 const T = { timeout: 20_000 };
@@ -200,5 +200,34 @@ describe('plugins: jsonl, regex, memory', () => {
         await pending;
         const line = await logLineFor(requestId);
         assert.equal(line.model_group, 'gpt-mock', JSON.stringify(line));
+    });
+
+    it('jsonl: odd characters in client-supplied fields keep every line valid JSON', T, async () => {
+        const requestId = `odd"id\\with\tquote-${marker()}-é`;
+        const r = await chat(gw, { model: 'gpt-mock', messages: userMessage('hi') },
+                             { headers: { 'x-request-id': requestId } });
+        assert.equal(r.status, 200, r.text);
+        const weirdModel = `no"such\nmodel\\${marker()}`;
+        const r2 = await chat(gw, { model: weirdModel, messages: userMessage('hi') },
+                              { headers: { 'x-request-id': `weird-model-${marker()}` } });
+        assert.equal(r2.status, 404, r2.text);
+        /* logLines() asserts that every complete line parses as one JSON object. */
+        await waitFor(() => logLines().some((l) => l.model_group === weirdModel),
+                      { timeout: 2000, what: 'the line of the request for the odd model name' });
+        const echoed = r.headers.get('x-request-id');
+        await waitFor(() => logLines().some((l) => l.request_id === echoed),
+                      { timeout: 2000, what: 'the line of the odd request id' });
+    });
+
+    it('memory: a streaming request is answered as a stream, also when the same body was cached', T, async () => {
+        const m = marker('cache-stream');
+        const body = { model: 'gpt-mock', messages: userMessage(`stream or not ${m}`) };
+        assert.equal((await chat(gw, body)).status, 200);
+        const r = await chat(gw, { ...body, stream: true });
+        assert.equal(r.status, 200, r.text);
+        assert.match(r.headers.get('content-type') ?? '', /^text\/event-stream/, `a stream client got: ${r.text}`);
+        const content = parseSSE(r.text).filter((e) => e.data !== '[DONE]')
+            .map((e) => JSON.parse(e.data).choices?.[0]?.delta?.content ?? '').join('');
+        assert.equal(content, mockContent(3));
     });
 });

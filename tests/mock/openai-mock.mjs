@@ -26,6 +26,8 @@
  *   [[badjson]]         200 with a malformed JSON body (streaming: one malformed data: event)
  *   [[context]]         400 context_length_exceeded, exactly as OpenAI sends it
  *   [[echo]]            the reply content is JSON.stringify(<request body as received>)
+ *   [[tool_call]]       the reply is one function call (TOOL_CALL below), finish_reason "tool_calls";
+ *                       streamed the way OpenAI does it: id and name first, then argument fragments
  *
  * Content is deterministic: mockContent(n) below, so tests import it instead of hard-coding text.
  * usage: prompt_tokens 10, completion_tokens = number of content chunks.
@@ -104,6 +106,13 @@ function errorBody(message, type, param = null, code = null) {
     return { error: { message, type, param, code } };
 }
 
+/* The function call answered to [[tool_call]]. */
+export const TOOL_CALL = {
+    id: 'call_mock_1',
+    type: 'function',
+    function: { name: 'get_weather', arguments: '{"city":"Paris","unit":"celsius"}' },
+};
+
 /* The body OpenAI sends when the prompt is too long; tests compare against it. */
 export const CONTEXT_ERROR = errorBody(
     "This model's maximum context length is 128000 tokens. However, your messages resulted in " +
@@ -145,7 +154,7 @@ export function statusErrorBody(status, model = 'gpt-4o-mini') {
     }
 }
 
-const FLAG_DIRECTIVES = new Set(['hang', 'badjson', 'context', 'echo']);
+const FLAG_DIRECTIVES = new Set(['hang', 'badjson', 'context', 'echo', 'tool_call']);
 const NUMBER_DIRECTIVES = { delay: 'delay', status: 'status', chunks: 'chunks', chunk_delay: 'chunkDelay',
                             cut: 'cut', stall: 'stall' };
 
@@ -263,7 +272,10 @@ export function createMock({ requireKey = null, verbose = false } = {}) {
         if (d.context) return sendJson(res, 400, CONTEXT_ERROR, common);
 
         let pieces;
-        if (d.echo) {
+        if (d.tool_call) {
+            /* The argument JSON arrives in fragments; DEFAULT_CHUNKS + 1 of them unless [[chunks]] says. */
+            pieces = splitText(TOOL_CALL.function.arguments, d.chunks === undefined ? DEFAULT_CHUNKS + 1 : d.chunks);
+        } else if (d.echo) {
             const text = JSON.stringify(body);
             pieces = d.chunks === undefined ? [text] : splitText(text, d.chunks);
         } else {
@@ -284,9 +296,11 @@ export function createMock({ requireKey = null, verbose = false } = {}) {
                 model,
                 choices: [{
                     index: 0,
-                    message: { role: 'assistant', content: pieces.join(''), refusal: null, annotations: [] },
+                    message: d.tool_call
+                        ? { role: 'assistant', content: null, tool_calls: [TOOL_CALL], refusal: null, annotations: [] }
+                        : { role: 'assistant', content: pieces.join(''), refusal: null, annotations: [] },
                     logprobs: null,
-                    finish_reason: 'stop',
+                    finish_reason: d.tool_call ? 'tool_calls' : 'stop',
                 }],
                 usage: usageFor(pieces.length),
                 service_tier: 'default',
@@ -323,7 +337,17 @@ export function createMock({ requireKey = null, verbose = false } = {}) {
             connection: 'keep-alive',
             ...common,
         });
-        send(chunk({ role: 'assistant', content: '', refusal: null }, null));
+        if (d.tool_call) {
+            send(chunk({
+                role: 'assistant',
+                content: null,
+                tool_calls: [{ index: 0, id: TOOL_CALL.id, type: 'function',
+                               function: { name: TOOL_CALL.function.name, arguments: '' } }],
+                refusal: null,
+            }, null));
+        } else {
+            send(chunk({ role: 'assistant', content: '', refusal: null }, null));
+        }
         if (d.badjson) {
             send('{"id":"' + id + '","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":');
             send('[DONE]');
@@ -333,7 +357,8 @@ export function createMock({ requireKey = null, verbose = false } = {}) {
             if (d.cut !== undefined && i === d.cut) break;
             if (d.stall !== undefined && i === d.stall) return; /* keep the socket, say nothing */
             if (d.chunkDelay && !(await pause(res, d.chunkDelay))) return;
-            send(chunk({ content: pieces[i] }, null));
+            send(chunk(d.tool_call ? { tool_calls: [{ index: 0, function: { arguments: pieces[i] } }] }
+                                   : { content: pieces[i] }, null));
         }
         if (d.cut !== undefined && d.cut < pieces.length) {
             rec.cut = true;
@@ -343,7 +368,7 @@ export function createMock({ requireKey = null, verbose = false } = {}) {
             return;
         }
         if (d.stall !== undefined && d.stall >= pieces.length) return;
-        send(chunk({}, 'stop'));
+        send(chunk({}, d.tool_call ? 'tool_calls' : 'stop'));
         if (includeUsage) send({ ...base, choices: [], usage: usageFor(pieces.length) });
         send('[DONE]');
         res.end();
