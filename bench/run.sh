@@ -65,8 +65,16 @@ for c in $CONNECTIONS; do
     is_positive "$c" || die "BENCH_CONNECTIONS must be positive integers"
 done
 
-for tool in wrk curl ss getconf awk; do
-    command -v "$tool" >/dev/null || die "$tool is missing (apt-get install -y $tool)"
+if ! command -v wrk >/dev/null; then
+    if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
+        printf 'bench: installing wrk (apt-get install -y wrk)\n' >&2
+        timeout 600 apt-get install -y wrk >/dev/null || die "could not install wrk"
+    else
+        die "wrk is missing (apt-get install -y wrk, or scripts/deps.sh)"
+    fi
+fi
+for tool in wrk curl ss getconf awk timeout; do
+    command -v "$tool" >/dev/null || die "$tool is missing"
 done
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/gantry-bench.XXXXXX")
@@ -98,9 +106,18 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
+# Drop a pid from the list the exit trap kills.
+forget_pid() {
+    local pid=$1 keep=() p
+    for p in "${PIDS[@]}"; do
+        [[ $p == "$pid" ]] || keep+=("$p")
+    done
+    PIDS=("${keep[@]}")
+}
+
 # Stop one server started by this script (by pid) and forget it.
 stop_pid() {
-    local pid=$1 keep=() p
+    local pid=$1
     kill -TERM "$pid" 2>/dev/null || true
     for _ in $(seq 1 50); do
         kill -0 "$pid" 2>/dev/null || break
@@ -108,10 +125,21 @@ stop_pid() {
     done
     kill -KILL "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
-    for p in "${PIDS[@]}"; do
-        [[ $p == "$pid" ]] || keep+=("$p")
-    done
-    PIDS=("${keep[@]}")
+    forget_pid "$pid"
+}
+
+# run_waited OUT CMD...: CMD with its output in OUT, run in the background and waited for, so that
+# SIGTERM reaches the script at once (bash defers traps while a foreground child runs) and the exit
+# trap stops CMD too.  Returns CMD's status.
+run_waited() {
+    local out=$1 pid rc=0
+    shift
+    "$@" >"$out" 2>&1 &
+    pid=$!
+    PIDS+=("$pid")
+    wait "$pid" || rc=$?
+    forget_pid "$pid"
+    return "$rc"
 }
 
 # A TCP port nobody listens on now (the gateway cannot report the port it picked for port 0).
@@ -304,8 +332,8 @@ measure_once() {
     ((threads > conns)) && threads=$conns
     out=$WORK/wrk-$name-c$conns-run$run.txt
     t0=$(cpu_ticks "$pid")
-    timeout $((DURATION + 60)) wrk -t"$threads" -c"$conns" -d"${DURATION}s" --timeout 5s --latency \
-        -s "$lua" "http://127.0.0.1:$port" >"$out" 2>&1 || {
+    run_waited "$out" timeout $((DURATION + 60)) wrk -t"$threads" -c"$conns" -d"${DURATION}s" \
+        --timeout 5s --latency -s "$lua" "http://127.0.0.1:$port" || {
         cat "$out" >&2
         die "wrk failed ($name, c=$conns)"
     }
@@ -329,8 +357,8 @@ measure_once() {
 warm_up() {
     local port=$1 lua=$2
     ((WARMUP > 0)) || return 0
-    timeout $((WARMUP + 30)) wrk -t1 -c16 -d"${WARMUP}s" --timeout 5s -s "$lua" \
-        "http://127.0.0.1:$port" >/dev/null 2>&1 || die "warm-up against port $port failed"
+    run_waited "$WORK/warm-up.txt" timeout $((WARMUP + 30)) wrk -t1 -c16 -d"${WARMUP}s" --timeout 5s \
+        -s "$lua" "http://127.0.0.1:$port" || die "warm-up against port $port failed: $(cat "$WORK/warm-up.txt")"
 }
 
 # profile PID PORT LUA: one extra 16-connection run under perf record (not in the table).
@@ -342,20 +370,19 @@ profile() {
     local perf_pid=$!
     PIDS+=("$perf_pid")
     sleep 0.5
-    timeout $((DURATION + 60)) wrk -t1 -c16 -d"${DURATION}s" --timeout 5s -s "$lua" \
-        "http://127.0.0.1:$port" >"$pdir/wrk.txt" 2>&1 || true
+    run_waited "$pdir/wrk.txt" timeout $((DURATION + 60)) wrk -t1 -c16 -d"${DURATION}s" --timeout 5s \
+        -s "$lua" "http://127.0.0.1:$port" || true
     wait "$perf_pid" || true
-    local keep=() p
-    for p in "${PIDS[@]}"; do
-        [[ $p == "$perf_pid" ]] || keep+=("$p")
-    done
-    PIDS=("${keep[@]}")
-    perf report -i "$pdir/perf.data" --no-children --sort dso,symbol --stdio 2>/dev/null \
-        | grep -v '^$' | head -n 400 >"$pdir/report-self.txt" || true
-    perf report -i "$pdir/perf.data" --no-children --sort dso --stdio 2>/dev/null \
-        | grep -v '^#' | grep -v '^$' | head -n 30 >"$pdir/report-dso.txt" || true
-    printf 'bench: perf profile of gw-full at c=16 in %s (set BENCH_OUT to keep it)\n' "$pdir" >&2
-    head -n 20 "$pdir/report-dso.txt" >&2 || true
+    forget_pid "$perf_pid"
+    # Flat profiles (self time): by library, and by library + function.
+    perf report -i "$pdir/perf.data" --no-children -g none --sort dso --stdio 2>/dev/null |
+        grep -v -e '^#' -e '^$' >"$pdir/report-dso.txt" || true
+    perf report -i "$pdir/perf.data" --no-children -g none --sort dso,symbol --stdio 2>/dev/null |
+        grep -v -e '^#' -e '^$' | head -n 200 >"$pdir/report-symbols.txt" || true
+    local where="$pdir (set BENCH_OUT to keep it)"
+    [[ -n ${BENCH_OUT:-} ]] && where="$BENCH_OUT/perf"
+    printf 'bench: perf profile of gw-full at c=16 (not in the table): %s\n' "$where" >&2
+    head -n 12 "$pdir/report-dso.txt" >&2 || true
 }
 
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)

@@ -22,6 +22,7 @@
  *   [[cut:N]]           stream N content chunks after the role chunk, then destroy the socket
  *                       (non-streaming: send half of the JSON body, then destroy the socket)
  *   [[stall:N]]         stream N content chunks, then keep the socket open and send nothing more
+ *   [[chunk_bytes:N]]   every content chunk is N bytes of "x" (large, fast streams for backpressure)
  *   [[hang]]            never answer
  *   [[badjson]]         200 with a malformed JSON body (streaming: one malformed data: event)
  *   [[context]]         400 context_length_exceeded, exactly as OpenAI sends it
@@ -156,7 +157,7 @@ export function statusErrorBody(status, model = 'gpt-4o-mini') {
 
 const FLAG_DIRECTIVES = new Set(['hang', 'badjson', 'context', 'echo', 'tool_call']);
 const NUMBER_DIRECTIVES = { delay: 'delay', status: 'status', chunks: 'chunks', chunk_delay: 'chunkDelay',
-                            cut: 'cut', stall: 'stall' };
+                            cut: 'cut', stall: 'stall', chunk_bytes: 'chunkBytes' };
 
 function messageText(content) {
     if (typeof content === 'string') return content;
@@ -278,6 +279,9 @@ export function createMock({ requireKey = null, verbose = false } = {}) {
         } else if (d.echo) {
             const text = JSON.stringify(body);
             pieces = d.chunks === undefined ? [text] : splitText(text, d.chunks);
+        } else if (d.chunkBytes) {
+            pieces = Array.from({ length: d.chunks === undefined ? DEFAULT_CHUNKS : d.chunks },
+                                () => 'x'.repeat(d.chunkBytes));
         } else {
             pieces = mockPieces(d.chunks === undefined ? DEFAULT_CHUNKS : d.chunks);
         }
