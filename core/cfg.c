@@ -412,7 +412,8 @@ static void load_deployment(cfg_t *c, const cfg_node_t *e, size_t index)
     if (!cfg_get_duration(params, "timeout", &d->timeout_ms))
         d->timeout_ms = c->default_timeout_ms;
     if (!cfg_get_duration(params, "stream_timeout", &d->stream_timeout_ms))
-        d->stream_timeout_ms = d->timeout_ms;
+        d->stream_timeout_ms = c->default_stream_timeout_ms >= 0 ? c->default_stream_timeout_ms : d->timeout_ms;
+    d->max_retries = -1;
     cfg_get_int(params, "max_retries", &d->max_retries);
     cfg_get_num(params, "weight", &d->weight);
     cfg_get_int(params, "rpm", &d->rpm);
@@ -455,6 +456,10 @@ static cfg_t *build(cfg_doc_t *doc, const char *path)
     const cfg_node_t *ls = cfg_map_get(root, "litellm_settings");
     cfg_check_map(ls, "litellm_settings", cfg_litellm_fields, NULL);
     cfg_get_duration(ls, "request_timeout", &c->default_timeout_ms);
+    const cfg_node_t *rs = cfg_map_get(root, "router_settings");
+    cfg_get_duration(rs, "timeout", &c->default_timeout_ms);
+    c->default_stream_timeout_ms = -1;
+    cfg_get_duration(rs, "stream_timeout", &c->default_stream_timeout_ms);
     cfg_get_bool(ls, "drop_params", &c->drop_params);
     load_server(c, cfg_map_get(root, "server"));
     load_plugins(c, cfg_map_get(root, "plugins"));

@@ -43,7 +43,7 @@ typedef struct cfg_deployment {
     char *id;                 /* model_info.id or a generated stable id (malloc'd) */
     int64_t timeout_ms;        /* whole non-streaming call; 0 = default */
     int64_t stream_timeout_ms; /* to the first streamed byte; 0 = timeout */
-    int64_t max_retries;
+    int64_t max_retries; /* -1: not set */
     double weight;
     int64_t rpm, tpm, max_parallel, order;
     bool drop_params;
@@ -70,7 +70,8 @@ typedef struct cfg {
     size_t nplugin_path;
     const cfg_node_t *master_key_node;
     const char *master_key;
-    int64_t default_timeout_ms; /* litellm_settings.request_timeout, default 600 s */
+    int64_t default_timeout_ms; /* router_settings.timeout / litellm_settings.request_timeout (600 s) */
+    int64_t default_stream_timeout_ms; /* router_settings.stream_timeout; -1: the timeout */
     bool drop_params;           /* litellm_settings.drop_params */
 } cfg_t;
 

@@ -131,8 +131,60 @@ static void build_groups(gen_t *g)
     }
 }
 
+static void check_targets(gen_t *g, const rt_fallbacks_t *f, const char *what)
+{
+    for (size_t i = 0; i < f->n; i++) {
+        const rt_fallback_t *fb = &f->v[i];
+        if (strcmp(fb->group, "*") != 0 && gen_group(g, fb->group, strlen(fb->group)) == NULL)
+            cfg_error(fb->node, "%s: '%s' is not a model group in model_list", what, fb->group);
+        for (size_t k = 0; k < fb->nto; k++) {
+            if (gen_group(g, fb->to[k], strlen(fb->to[k])) == NULL)
+                cfg_error(fb->node, "%s: fallback '%s' is not a model group in model_list", what,
+                          fb->to[k]);
+        }
+    }
+}
+
+static double num_or(const cfg_node_t *a, const cfg_node_t *b, const char *key, double dflt)
+{
+    double v;
+    if (cfg_get_num(a, key, &v) || cfg_get_num(b, key, &v))
+        return v;
+    return dflt;
+}
+
+/* Router settings, checked against the groups that exist, and what the router needs per deployment. */
+static void load_routing(gen_t *g)
+{
+    const cfg_node_t *root = g->cfg->doc->root;
+    rt_settings_load(&g->rt, cfg_map_get(root, "router_settings"), cfg_map_get(root, "litellm_settings"),
+                     cfg_map_get(root, "general_settings"));
+    check_targets(g, &g->rt.fallbacks, "fallbacks");
+    check_targets(g, &g->rt.context_window_fallbacks, "context_window_fallbacks");
+    check_targets(g, &g->rt.content_policy_fallbacks, "content_policy_fallbacks");
+    for (size_t i = 0; i < g->rt.ndefault_fallbacks; i++) {
+        const char *name = g->rt.default_fallbacks[i];
+        if (gen_group(g, name, strlen(name)) == NULL)
+            cfg_error(cfg_map_get(cfg_map_get(root, "router_settings"), "default_fallbacks"),
+                      "default_fallbacks: '%s' is not a model group in model_list", name);
+    }
+    for (size_t i = 0; i < g->ndeps; i++) {
+        deployment_t *d = &g->deps[i];
+        const cfg_deployment_t *c = d->cfg;
+        d->cost_in = c->input_cost_per_token >= 0 ? c->input_cost_per_token
+                                                  : num_or(c->info, NULL, "input_cost_per_token", -1);
+        d->cost_out = c->output_cost_per_token >= 0 ? c->output_cost_per_token
+                                                    : num_or(c->info, NULL, "output_cost_per_token", -1);
+        d->max_input_tokens = (int64_t)num_or(c->info, NULL, "max_input_tokens", 0);
+        d->region = cfg_get_str(c->info, "region");
+        if (d->region == NULL)
+            d->region = cfg_get_str(c->params, "region_name");
+    }
+}
+
 static void destroy(gen_t *g)
 {
+    rt_settings_free(&g->rt);
     for (size_t i = 0; i < g->ndeps; i++) {
         deployment_t *d = &g->deps[i];
         if (d->provider != NULL && d->provider->ops->deployment_destroy != NULL && d->pstate != NULL)
@@ -276,6 +328,7 @@ gen_t *gen_build(cfg_t *cfg, unsigned nworkers)
         g->ndeps++;
     }
     build_groups(g);
+    load_routing(g);
     if (cfg_error_count() != errors) {
         g->cfg = NULL; /* the caller still owns cfg on failure */
         destroy(g);

@@ -12,6 +12,7 @@
 
 #include "cfg.h"
 #include "plugin.h"
+#include "rt.h"
 
 typedef struct gen gen_t;
 typedef struct group group_t;
@@ -34,7 +35,11 @@ typedef struct deployment {
     inst_t *provider;
     void *pstate; /* from deployment_create() */
     group_t *group;
-    atomic_int inflight;
+    rt_stats_t st;            /* live routing statistics (atomics) */
+    double cost_in, cost_out; /* per token; < 0 unknown */
+    int64_t max_input_tokens; /* model_info; 0 unknown */
+    const char *region;       /* model_info.region, may be NULL */
+    atomic_bool unhealthy;    /* background health check failed */
 } deployment_t;
 
 struct group {
@@ -59,6 +64,7 @@ struct gen {
     group_t *groups; /* sorted by name for bsearch */
     size_t ngroups;
     cfg_node_t *synth; /* synthesized config nodes (master_key) */
+    rt_settings_t rt;
 };
 
 /* Build a generation from a loaded config; NULL (errors already reported) on any problem. */

@@ -10,6 +10,7 @@
 #include "srv.h"
 
 static void run(req_t *r);
+static void upstream_error(req_t *r);
 
 static void *wstate(req_t *r, inst_t *in)
 {
@@ -104,10 +105,14 @@ void pipe_resume(req_t *r, gantry_action_t a)
     req_hold(r);
     if (r->client_gone) {
         /* Nobody to answer: let the request finish. */
+    } else if (a == GANTRY_FAIL && r->phase == PH_UPSTREAM) {
+        r->t_up_total += now_us() - r->t_up_start;
+        upstream_error(r);
     } else if (a == GANTRY_FAIL) {
         pipe_fail(r);
     } else if (a == GANTRY_RESPOND && r->phase == PH_UPSTREAM) {
         r->t_up_total += now_us() - r->t_up_start;
+        pipe_attempt_end(r, true);
         r->phase = PH_RESPONSE;
         r->pidx = 0;
         run(r);
@@ -184,11 +189,195 @@ static bool compute_cache_key(req_t *r)
     return ok;
 }
 
+/* ---- attempts, retries, fallbacks ---- */
+
+/* Failures that say something about the deployment (and so count toward its cooldown). */
+static bool deployment_fault(gantry_error_class_t c)
+{
+    switch (c) {
+    case GANTRY_ERR_AUTH:
+    case GANTRY_ERR_NOT_FOUND:
+    case GANTRY_ERR_RATE_LIMIT:
+    case GANTRY_ERR_TIMEOUT:
+    case GANTRY_ERR_SERVER:
+    case GANTRY_ERR_CONNECT:
+        return true;
+    default:
+        return false;
+    }
+}
+
+void pipe_attempt_end(req_t *r, bool ok)
+{
+    deployment_t *d = r->attempt_dep;
+    if (d == NULL)
+        return;
+    r->attempt_dep = NULL;
+    int64_t now = now_us();
+    rt_outcome_t o = {.ok = ok};
+    o.aborted = !ok && (!r->failed || r->client_gone);
+    o.cls = rt_class_of(r->err.class_);
+    o.status = r->err.status;
+    o.deployment_fault = !ok && deployment_fault(r->err.class_);
+    o.latency_us = now - r->attempt_start;
+    o.ttft_us = r->stream && r->t_first > r->attempt_start ? r->t_first - r->attempt_start : 0;
+    o.tokens = r->total_tokens > 0 ? r->total_tokens : 0;
+    rt_end(d, &r->gen->rt, &o, now);
+}
+
+/* Which retry_policy class an error belongs to, and whether it is retried by default. */
+static int retry_limit(req_t *r)
+{
+    const rt_settings_t *s = &r->gen->rt;
+    gantry_error_class_t ec = r->err.class_;
+    rt_class_t c = ec == GANTRY_ERR_NOT_FOUND ? RT_C_SERVER : rt_class_of(ec);
+    if (ec == GANTRY_ERR_CONTEXT_WINDOW || ec == GANTRY_ERR_GUARDRAIL || ec == GANTRY_ERR_BUDGET)
+        return 0; /* the same request fails the same way anywhere */
+    if (r->req_num_retries >= 0)
+        return c == RT_C_BAD_REQUEST || c == RT_C_CONTENT_POLICY ? 0 : r->req_num_retries;
+    if (s->retry_policy[c] >= 0)
+        return s->retry_policy[c];
+    if (c == RT_C_BAD_REQUEST || c == RT_C_CONTENT_POLICY)
+        return 0;
+    const deployment_t *d = r->last_failed;
+    if (d != NULL && d->cfg->max_retries >= 0)
+        return (int)d->cfg->max_retries;
+    return s->num_retries;
+}
+
+static void retry_now(req_t *r, void *arg)
+{
+    (void)arg;
+    if (r->client_gone)
+        return;
+    r->failed = false;
+    r->dep = NULL;
+    r->phase = PH_ROUTE;
+    req_hold(r);
+    run(r);
+    req_release(r);
+}
+
+/* Full-jitter exponential back-off: uniform in [0, min(max, base * 2^(k-1))]. */
+static int64_t backoff_ms(req_t *r)
+{
+    const rt_settings_t *s = &r->gen->rt;
+    int k = r->retries > 30 ? 30 : r->retries;
+    double ceiling = (double)s->backoff_base_ms * (double)(1ull << (k > 0 ? k - 1 : 0));
+    if (ceiling > (double)s->backoff_max_ms)
+        ceiling = (double)s->backoff_max_ms;
+    double u = (double)(rt_rand(&r->w->rng) >> 11) * (1.0 / 9007199254740992.0);
+    return (int64_t)(u * ceiling);
+}
+
+static bool try_retry(req_t *r)
+{
+    if (r->retries >= retry_limit(r))
+        return false;
+    const rt_settings_t *s = &r->gen->rt;
+    r->retries++;
+    int64_t wait = backoff_ms(r);
+    int64_t ra = r->err.retry_after_ms;
+    if (ra > 0 && !rt_has_other(r, r->last_failed)) {
+        /* Only this deployment could answer: honour its Retry-After, unless that is hopeless. */
+        int64_t cap = s->backoff_max_ms > 30000 ? s->backoff_max_ms : 30000;
+        if (ra > cap)
+            return false;
+        wait = wait > ra ? wait : ra;
+    }
+    if (wait < s->retry_after_ms)
+        wait = s->retry_after_ms;
+    return req_timer_start(r, (uint64_t)wait, retry_now, NULL) == GANTRY_OK;
+}
+
+static void choose_fallbacks(req_t *r)
+{
+    r->fb_chosen = true;
+    const cJSON *client = cJSON_GetObjectItemCaseSensitive(r->body, "fallbacks");
+    if (cJSON_IsArray(client)) {
+        size_t n = (size_t)cJSON_GetArraySize(client), k = 0;
+        r->fb_list = arena_alloc(&r->arena, (n + 1) * sizeof *r->fb_list);
+        const cJSON *e;
+        cJSON_ArrayForEach(e, client)
+        {
+            if (r->fb_list != NULL && cJSON_IsString(e))
+                r->fb_list[k++] = e->valuestring;
+        }
+        r->fb_n = r->fb_list ? k : 0;
+        return;
+    }
+    const rt_settings_t *s = &r->gen->rt;
+    const char *g = r->group->name;
+    const rt_fallback_t *fb = NULL;
+    switch (r->err.class_) {
+    case GANTRY_ERR_CONTEXT_WINDOW:
+        fb = rt_fallbacks_for(&s->context_window_fallbacks, g);
+        break;
+    case GANTRY_ERR_CONTENT_POLICY:
+        fb = rt_fallbacks_for(&s->content_policy_fallbacks, g);
+        break;
+    case GANTRY_ERR_BAD_REQUEST:
+    case GANTRY_ERR_GUARDRAIL:
+    case GANTRY_ERR_BUDGET:
+        return; /* the client's own request is at fault: another model will not help */
+    default:
+        break;
+    }
+    if (fb == NULL)
+        fb = rt_fallbacks_for(&s->fallbacks, g);
+    if (fb != NULL) {
+        r->fb_list = fb->to;
+        r->fb_n = fb->nto;
+    } else {
+        r->fb_list = s->default_fallbacks;
+        r->fb_n = s->ndefault_fallbacks;
+    }
+}
+
+static bool try_fallback(req_t *r)
+{
+    if (!r->fb_chosen)
+        choose_fallbacks(r);
+    while (r->fb_i < r->fb_n && r->fallbacks_used < r->gen->rt.max_fallbacks) {
+        const char *name = r->fb_list[r->fb_i++];
+        group_t *g = gen_group(r->gen, name, strlen(name));
+        if (g == NULL || g == r->group)
+            continue;
+        r->group = g;
+        r->retries = 0;
+        r->last_failed = NULL;
+        r->fallbacks_used++;
+        /* Through a timer, so the next attempt never starts inside curl's completion loop. */
+        return req_timer_start(r, 0, retry_now, NULL) == GANTRY_OK;
+    }
+    return false;
+}
+
+/* An attempt failed with r->err: retry in the group, fall back to another group, or answer. */
+static void upstream_error(req_t *r)
+{
+    const deployment_t *failed = r->attempt_dep ? r->attempt_dep : r->dep;
+    pipe_attempt_end(r, false);
+    if (r->client_gone || r->final_sent)
+        return;
+    r->last_err = r->err;
+    r->has_last_err = true;
+    if (!r->started) {
+        r->last_failed = failed;
+        if (try_retry(r) || try_fallback(r))
+            return;
+    }
+    pipe_fail(r); /* after the first byte: an error event, never a silent restart */
+}
+
 static void start_upstream(req_t *r)
 {
     deployment_t *d = r->dep;
     inst_t *prov = d->provider;
     r->attempts++;
+    r->attempt_dep = d;
+    r->attempt_start = now_us();
+    rt_begin(d, r->attempt_start);
     if (prov->ops->invoke != NULL) {
         r->t_up_start = now_us();
         enter(r);
@@ -200,11 +389,12 @@ static void start_upstream(req_t *r)
         }
         r->t_up_total += now_us() - r->t_up_start;
         if (act == GANTRY_FAIL) {
-            pipe_fail(r);
+            upstream_error(r);
         } else if (r->stream) {
             if (!r->stream_done)
                 pipe_stream_end(r);
         } else {
+            pipe_attempt_end(r, true);
             r->phase = PH_RESPONSE;
             r->pidx = 0;
             run(r);
@@ -226,15 +416,16 @@ static void start_upstream(req_t *r)
         if (!r->failed)
             req_set_error(r, 500, GANTRY_ERR_INTERNAL, "internal_error", NULL, NULL,
                           "the provider did not build an upstream request");
-        pipe_fail(r);
+        upstream_error(r);
         return;
     }
     const cfg_deployment_t *c = d->cfg;
     int rc = up_start(r, &spec, r->stream, c->timeout_ms, c->stream_timeout_ms);
     up_spec_free(&spec);
     if (rc != 0) {
-        fail(r, 502, GANTRY_ERR_CONNECT, "api_connection_error", NULL,
-             "could not start the upstream request");
+        req_set_error(r, 502, GANTRY_ERR_CONNECT, "api_connection_error", NULL, NULL,
+                      "could not start the upstream request");
+        upstream_error(r);
         return;
     }
     if (r->h != NULL && r->h->version < 0x200)
@@ -308,6 +499,11 @@ static void run(req_t *r)
                 pipe_fail(r);
                 return;
             }
+            {
+                const cJSON *nr = cJSON_GetObjectItemCaseSensitive(r->body, "num_retries");
+                if (cJSON_IsNumber(nr) && nr->valuedouble >= 0 && nr->valuedouble <= 100)
+                    r->req_num_retries = (int)nr->valuedouble;
+            }
             r->phase = PH_CACHE_LOOKUP;
             r->pidx = 0;
             r->cacheable = !r->stream && r->gen->nkind[GANTRY_KIND_CACHE] > 0 && compute_cache_key(r);
@@ -341,16 +537,34 @@ static void run(req_t *r)
             r->phase = PH_ROUTE;
             r->pidx = 0;
             break;
-        case PH_ROUTE:
-            r->dep = rt_pick(r);
+        case PH_ROUTE: {
+            rt_none_t why;
+            r->dep = rt_pick(r, r->last_failed, r->has_filter ? r->filter : NULL, &why);
             if (r->dep == NULL) {
-                fail(r, 503, GANTRY_ERR_SERVER, "api_error", "no_deployment_available",
-                     "No deployment of this model is available right now.");
+                if (why == RT_NONE_CONTEXT) {
+                    req_set_error(r, 400, GANTRY_ERR_CONTEXT_WINDOW, "invalid_request_error",
+                                  "context_length_exceeded", "messages",
+                                  "The prompt is longer than the context window of every deployment "
+                                  "of this model.");
+                } else if (r->has_last_err) {
+                    r->err = r->last_err; /* report what the last deployment said */
+                    r->failed = true;
+                } else {
+                    req_set_error(r, why == RT_NONE_POLICY ? 403 : 503, GANTRY_ERR_SERVER, "api_error",
+                                  "no_deployment_available", NULL,
+                                  why == RT_NONE_POLICY
+                                      ? "No deployment of this model is allowed for this request."
+                                      : "No deployment of this model is available right now.");
+                }
+                /* Nothing to retry here; a fallback group may still answer. */
+                if (!try_fallback(r))
+                    pipe_fail(r);
                 return;
             }
             r->phase = PH_UPSTREAM;
             r->pidx = 0;
             break;
+        }
         case PH_UPSTREAM:
             start_upstream(r);
             return;
@@ -402,7 +616,10 @@ int pipe_upstream_frame(req_t *r, const gantry_frame_t *f)
                       "provider paused in parse_frame()");
     }
     if (act == GANTRY_FAIL) {
-        pipe_fail(r);
+        /* Before the first byte reached the client the attempt can still be retried; that is
+         * decided when the transfer has ended (pipe_upstream_done sees r->failed). */
+        if (r->started)
+            upstream_error(r);
         return -1;
     }
     return 0;
@@ -436,43 +653,49 @@ static void map_upstream_error(req_t *r, int status, const char *body, size_t le
 void pipe_upstream_done(req_t *r, up_result_t res, int status, const char *body, size_t len,
                         const char *errtext, int64_t retry_after_ms)
 {
-    if (r->client_gone || res == UP_ABORTED || r->final_sent)
+    if (r->client_gone || res == UP_ABORTED || r->final_sent) {
+        pipe_attempt_end(r, !r->failed && !r->client_gone);
         return;
+    }
     char msg[512];
     switch (res) {
     case UP_OK:
         break;
     case UP_CONNECT:
         snprintf(msg, sizeof msg, "could not connect to the upstream provider (%s)", errtext);
-        fail(r, 502, GANTRY_ERR_CONNECT, "api_connection_error", "upstream_connect_failed", msg);
+        req_set_error(r, 502, GANTRY_ERR_CONNECT, "api_connection_error", "upstream_connect_failed", NULL,
+                      msg);
+        upstream_error(r);
         return;
     case UP_TIMEOUT:
-        fail(r, 504, GANTRY_ERR_TIMEOUT, "timeout", "upstream_timeout",
-             "the upstream provider did not answer in time");
+        req_set_error(r, 504, GANTRY_ERR_TIMEOUT, "timeout", "upstream_timeout", NULL,
+                      "the upstream provider did not answer in time");
+        upstream_error(r);
         return;
     case UP_TOO_LARGE:
-        fail(r, 502, GANTRY_ERR_SERVER, "api_error", "upstream_response_too_large",
-             "the upstream response exceeded max_response_bytes");
+        req_set_error(r, 502, GANTRY_ERR_SERVER, "api_error", "upstream_response_too_large", NULL,
+                      "the upstream response exceeded max_response_bytes");
+        upstream_error(r);
         return;
     case UP_BROKEN:
     case UP_ABORTED:
-        if (r->failed) { /* a provider or guardrail already said why */
-            pipe_fail(r);
-            return;
+        if (!r->failed) { /* unless a provider already said why */
+            snprintf(msg, sizeof msg, "the upstream connection failed mid-response (%s)", errtext);
+            req_set_error(r, 502, GANTRY_ERR_SERVER, "api_error", "upstream_broken", NULL, msg);
         }
-        snprintf(msg, sizeof msg, "the upstream connection failed mid-response (%s)", errtext);
-        fail(r, 502, GANTRY_ERR_SERVER, "api_error", "upstream_broken", msg);
+        upstream_error(r);
         return;
     }
     if (status < 200 || status >= 300) {
         map_upstream_error(r, status, body, len, retry_after_ms);
-        pipe_fail(r);
+        upstream_error(r);
         return;
     }
     if (r->stream) {
         if (!r->stream_done) {
-            fail(r, 502, GANTRY_ERR_SERVER, "api_error", "upstream_stream_incomplete",
-                 "the upstream stream ended without its final event");
+            req_set_error(r, 502, GANTRY_ERR_SERVER, "api_error", "upstream_stream_incomplete", NULL,
+                          "the upstream stream ended without its final event");
+            upstream_error(r);
         }
         return;
     }
@@ -488,9 +711,12 @@ void pipe_upstream_done(req_t *r, up_result_t res, int status, const char *body,
                       "provider paused in parse_response()");
     }
     if (act == GANTRY_FAIL) {
-        pipe_fail(r);
+        upstream_error(r);
         return;
     }
+    if (r->resp != NULL)
+        req_take_usage(r, cJSON_GetObjectItemCaseSensitive(r->resp, "usage"));
+    pipe_attempt_end(r, true);
     r->phase = PH_RESPONSE;
     r->pidx = 0;
     run(r);
@@ -576,6 +802,7 @@ void pipe_stream_end(req_t *r)
         r->t_up_total += now_us() - r->t_up_start;
         r->paused = false; /* a local provider's PAUSE ends with its stream */
     }
+    pipe_attempt_end(r, true);
     buf_t b = {0};
     r->api->stream_end(r, &b);
     r->phase = PH_SENT;

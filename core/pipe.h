@@ -19,6 +19,9 @@ void pipe_start(req_t *r, pipe_op_fn op); /* op NULL: a chat completion */
 void pipe_resume(req_t *r, gantry_action_t action);
 void pipe_fail(req_t *r); /* answer with r->err (as a body or a final stream event) */
 
+/* Close the open upstream attempt (router statistics); ok=false with no error set = abandoned. */
+void pipe_attempt_end(req_t *r, bool ok);
+
 /* Upstream callbacks (upstream.c). */
 int pipe_upstream_frame(req_t *r, const gantry_frame_t *f);
 void pipe_upstream_done(req_t *r, up_result_t res, int status, const char *body, size_t len,

@@ -41,6 +41,7 @@ req_t *req_new(worker_t *w, h2o_req_t *h, const api_fmt_t *api, const char *rout
     r->gen = srv_gen_acquire();
     arena_init(&r->arena, (size_t)srv.cfg->server.request_memory_bytes);
     r->resume_early = -1;
+    r->req_num_retries = -1;
     r->t_start = now_us();
     r->start_unix_ms = unix_ms();
     r->prompt_tokens = r->completion_tokens = r->total_tokens = r->cached_tokens = -1;
@@ -62,6 +63,7 @@ void req_hold(req_t *r)
 
 static void destroy(req_t *r)
 {
+    pipe_attempt_end(r, false); /* an attempt still open here was abandoned */
     req_cancel_timers(r);
     for (req_cleanup_t *c = r->cleanups; c != NULL; c = c->next)
         c->fn(c->arg);

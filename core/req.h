@@ -103,6 +103,21 @@ struct gantry_req {
     /* upstream */
     up_xfer_t *xfer;
 
+    /* routing: attempts, retries and fallbacks (pipe.c) */
+    deployment_t *attempt_dep;   /* deployment of the attempt in progress (rt_begin done) */
+    int64_t attempt_start;
+    const deployment_t *last_failed;
+    int retries;                 /* retries made within the current model group */
+    int req_num_retries;         /* the request's own "num_retries"; -1 when absent */
+    int fallbacks_used;
+    bool fb_chosen;              /* the fallback chain was picked (at the first exhausted group) */
+    const char **fb_list;
+    size_t fb_n, fb_i;
+    gantry_error_t last_err;     /* the latest upstream error, reported when nothing else answers */
+    bool has_last_err;
+    bool has_filter;
+    struct rt_filter *filter;
+
     /* streaming output (double buffer: one being sent, one being filled) */
     h2o_generator_t generator;
     bool started;      /* response headers sent */

@@ -47,6 +47,8 @@ describe('errors', () => {
                 fakeDeployment({ id: 'dep-fake-1' }),
             ],
             general_settings: { master_key: MASTER_KEY },
+            // These tests pin down how each failure is reported; retries are covered in resilience tests.
+            router_settings: { num_retries: 0 },
             server: { max_request_bytes: MAX_BYTES, idle_timeout: '2s' },
         });
     });
