@@ -9,6 +9,7 @@
 #include "log.h"
 #include "pipe.h"
 #include "routes.h"
+#include "router.h"
 #include "upstream.h"
 
 static int send_simple(h2o_req_t *h, int status, const char *reason, const char *body)
@@ -75,6 +76,7 @@ static cJSON *entry(deployment_t *d, const char *url)
     cJSON_AddStringToObject(e, "model_name", d->cfg->model_name);
     cJSON_AddStringToObject(e, "model", d->cfg->model);
     cJSON_AddStringToObject(e, "model_id", d->cfg->id);
+    cJSON_AddStringToObject(e, "state", rt_state(d, now_us()));
     if (url != NULL) {
         /* Query strings can carry credentials (some providers take keys there): never show them. */
         size_t n = strcspn(url, "?#");
@@ -130,9 +132,12 @@ static void probe_done(up_handle_t *h, CURLcode cc)
     req_release(r);
 }
 
-static const char *probe_url(req_t *r, deployment_t *d)
+/*
+ * The URL a deployment's provider would call for a minimal request; only a connection to it is
+ * made, nothing is sent.  `r` supplies the arena and JSON helpers the provider's prepare() uses.
+ */
+static char *probe_url(req_t *r, deployment_t *d)
 {
-    /* Ask the provider for the URL of a minimal request; nothing is sent but a connection. */
     cJSON *body = cJSON_CreateObject();
     cJSON_AddStringToObject(body, "model", d->cfg->model_name);
     cJSON *msgs = cJSON_AddArrayToObject(body, "messages");
@@ -141,15 +146,18 @@ static const char *probe_url(req_t *r, deployment_t *d)
     cJSON_AddStringToObject(m, "content", "ping");
     cJSON_AddItemToArray(msgs, m);
     cJSON_AddNumberToObject(body, "max_tokens", 1);
-    cJSON_Delete(r->body);
+    cJSON *saved = r->body;
+    deployment_t *saved_dep = r->dep;
     r->body = body;
     r->dep = d;
     struct gantry_upstream spec;
     up_spec_init(&spec, r);
     gantry_action_t act = d->provider->ops->prepare(r, d->provider->state, d->pstate, &spec);
-    r->dep = NULL;
+    r->body = saved;
+    r->dep = saved_dep;
     r->failed = false;
-    const char *url = act == GANTRY_CONTINUE && spec.url ? arena_strndup(&r->arena, spec.url, strlen(spec.url)) : NULL;
+    cJSON_Delete(body);
+    char *url = act == GANTRY_CONTINUE && spec.url ? strdup(spec.url) : NULL;
     up_spec_free(&spec);
     return url;
 }
@@ -176,7 +184,7 @@ static void op_health(req_t *r)
             cJSON_AddItemToArray(c->healthy, entry(d, NULL));
             continue;
         }
-        const char *url = probe_url(r, d);
+        char *url = probe_url(r, d);
         if (url == NULL) {
             cJSON *e = entry(d, NULL);
             cJSON_AddStringToObject(e, "error", "the provider could not build a request");
@@ -187,7 +195,7 @@ static void op_health(req_t *r)
         p->handle.done = probe_done;
         p->ctx = c;
         p->dep = d;
-        p->url = strdup(url);
+        p->url = url;
         p->easy = curl_easy_init();
         curl_easy_setopt(p->easy, CURLOPT_URL, p->url);
         curl_easy_setopt(p->easy, CURLOPT_CONNECT_ONLY, 1L);
@@ -206,8 +214,6 @@ static void op_health(req_t *r)
         c->left++;
         r->pending++;
     }
-    cJSON_Delete(r->body);
-    r->body = NULL;
     if (--c->left == 0)
         finish(c);
 }
@@ -221,4 +227,128 @@ int health_full(worker_t *w, h2o_req_t *h)
     pipe_start(r, op_health);
     req_release(r);
     return 0;
+}
+
+/* ---- background health checks (general_settings.background_health_checks) ----
+ * Worker 0 probes every HTTP deployment every health_check_interval with a connect (TCP and TLS), and
+ * routing skips the ones that fail until a later probe succeeds.  One probe per deployment at a time.
+ */
+
+typedef struct bg_probe {
+    up_handle_t handle;
+    CURL *easy;
+    deployment_t *d;
+    worker_t *w;
+} bg_probe_t;
+
+typedef struct bg_state {
+    uv_timer_t timer;
+    worker_t *w;
+    gen_t *gen;
+    char **urls;       /* per deployment, computed on the first tick */
+    bg_probe_t **probe; /* per deployment: the probe in flight, or NULL */
+    bool ready;
+} bg_state_t;
+
+static bg_state_t *bg;
+
+static void bg_done(up_handle_t *h, CURLcode cc)
+{
+    bg_probe_t *p = (bg_probe_t *)h;
+    up_multi_remove(p->w->up, p->easy);
+    curl_easy_cleanup(p->easy);
+    bool was = atomic_exchange(&p->d->unhealthy, cc != CURLE_OK);
+    if (was != (cc != CURLE_OK))
+        log_msg(cc == CURLE_OK ? LOG_INFO : LOG_WARN, NULL, "deployment %s is %s (%s)", p->d->cfg->id,
+                cc == CURLE_OK ? "reachable again" : "unreachable", curl_easy_strerror(cc));
+    if (bg != NULL)
+        bg->probe[p->d - bg->gen->deps] = NULL;
+    free(p);
+}
+
+static void bg_tick(uv_timer_t *t)
+{
+    bg_state_t *b = t->data;
+    gen_t *g = b->gen;
+    if (!b->ready) {
+        /* A stand-in request gives the providers' prepare() an arena and JSON helpers. */
+        req_t *r = calloc(1, sizeof *r);
+        r->gen = g;
+        r->w = b->w;
+        arena_init(&r->arena, 1 << 20);
+        for (size_t i = 0; i < g->ndeps; i++) {
+            if (g->deps[i].provider->ops->invoke == NULL)
+                b->urls[i] = probe_url(r, &g->deps[i]);
+        }
+        for (size_t i = 0; i < r->nroots; i++)
+            cJSON_Delete(r->roots[i]);
+        free(r->roots);
+        arena_free(&r->arena);
+        free(r);
+        b->ready = true;
+    }
+    int64_t ct = srv.cfg->server.connect_timeout_ms > 5000 ? 5000 : srv.cfg->server.connect_timeout_ms;
+    for (size_t i = 0; i < g->ndeps; i++) {
+        if (b->urls[i] == NULL || b->probe[i] != NULL)
+            continue;
+        bg_probe_t *p = calloc(1, sizeof *p);
+        p->handle.done = bg_done;
+        p->d = &g->deps[i];
+        p->w = b->w;
+        p->easy = curl_easy_init();
+        curl_easy_setopt(p->easy, CURLOPT_URL, b->urls[i]);
+        curl_easy_setopt(p->easy, CURLOPT_CONNECT_ONLY, 1L);
+        curl_easy_setopt(p->easy, CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(p->easy, CURLOPT_CONNECTTIMEOUT_MS, (long)ct);
+        curl_easy_setopt(p->easy, CURLOPT_TIMEOUT_MS, (long)ct + 1000);
+        if (up_multi_add(b->w->up, p->easy, &p->handle) != 0) {
+            curl_easy_cleanup(p->easy);
+            free(p);
+            continue;
+        }
+        b->probe[i] = p;
+    }
+}
+
+void health_bg_start(worker_t *w, gen_t *g)
+{
+    if (!g->rt.background_health_checks || bg != NULL)
+        return;
+    bg = calloc(1, sizeof *bg);
+    bg->w = w;
+    bg->gen = g;
+    bg->urls = calloc(g->ndeps + 1, sizeof *bg->urls);
+    bg->probe = calloc(g->ndeps + 1, sizeof *bg->probe);
+    uv_timer_init(&w->loop, &bg->timer);
+    bg->timer.data = bg;
+    uint64_t every = (uint64_t)g->rt.health_check_interval_ms;
+    uv_timer_start(&bg->timer, bg_tick, 0, every);
+    uv_unref((uv_handle_t *)&bg->timer); /* never keeps the worker's loop alive by itself */
+}
+
+static void bg_closed(uv_handle_t *h)
+{
+    bg_state_t *b = h->data;
+    for (size_t i = 0; i < b->gen->ndeps; i++)
+        free(b->urls[i]);
+    free(b->urls);
+    free(b->probe);
+    free(b);
+}
+
+void health_bg_stop(void)
+{
+    if (bg == NULL)
+        return;
+    uv_timer_stop(&bg->timer);
+    for (size_t i = 0; i < bg->gen->ndeps; i++) {
+        bg_probe_t *p = bg->probe[i];
+        if (p != NULL) {
+            up_multi_remove(p->w->up, p->easy);
+            curl_easy_cleanup(p->easy);
+            free(p);
+        }
+    }
+    uv_close((uv_handle_t *)&bg->timer, bg_closed);
+    bg = NULL;
 }

@@ -61,11 +61,12 @@ static bool has_tag(const deployment_t *d, const char *tag)
 }
 
 /* Can `d` take a request now?  Limits are hard: a deployment at its limit is skipped. */
-static bool usable(const deployment_t *dc, int64_t now_us)
+static bool usable(const deployment_t *dc, int64_t now_us, bool check_health)
 {
     deployment_t *d = (deployment_t *)dc;
     const cfg_deployment_t *c = d->cfg;
-    if (atomic_load_explicit(&d->unhealthy, memory_order_relaxed) || !rt_available(d, now_us))
+    if ((check_health && atomic_load_explicit(&d->unhealthy, memory_order_relaxed)) ||
+        !rt_available(d, now_us))
         return false;
     if (c->max_parallel > 0 && atomic_load_explicit(&d->st.inflight, memory_order_relaxed) >= c->max_parallel)
         return false;
@@ -82,7 +83,7 @@ bool rt_has_other(req_t *r, const deployment_t *avoid)
     group_t *g = r->group;
     int64_t now = now_us();
     for (size_t i = 0; g != NULL && i < g->ndeps; i++) {
-        if (g->deps[i] != avoid && usable(g->deps[i], now))
+        if (g->deps[i] != avoid && usable(g->deps[i], now, true))
             return true;
     }
     return false;
@@ -193,8 +194,11 @@ deployment_t *rt_pick(req_t *r, const deployment_t *avoid, const rt_filter_t *f,
     deployment_t *c[MAX_CANDIDATES];
     bool excluded[MAX_CANDIDATES] = {false};
     size_t ng = g->ndeps < MAX_CANDIDATES ? g->ndeps : MAX_CANDIDATES;
-    for (int round = 0; round < 4; round++) {
-        size_t n = 0, ctx_skipped = 0, policy_skipped = 0;
+    /* A failed background probe is a hint, not a verdict: when it would leave nothing to try, the
+     * deployments are tried anyway (a real request is the better test). */
+    bool check_health = true;
+    for (int round = 0; round < 5; round++) {
+        size_t n = 0, ctx_skipped = 0, policy_skipped = 0, sick = 0;
         for (size_t i = 0; i < ng; i++) {
             deployment_t *d = g->deps[i];
             if (excluded[i])
@@ -213,8 +217,14 @@ deployment_t *rt_pick(req_t *r, const deployment_t *avoid, const rt_filter_t *f,
                     continue;
                 }
             }
-            if (usable(d, now))
+            if (usable(d, now, check_health))
                 c[n++] = d;
+            else if (check_health && atomic_load_explicit(&d->unhealthy, memory_order_relaxed))
+                sick++;
+        }
+        if (n == 0 && sick > 0) {
+            check_health = false;
+            continue;
         }
         if (n == 0) {
             *why = policy_skipped == ng ? RT_NONE_POLICY

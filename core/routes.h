@@ -15,6 +15,10 @@ int health_ready(worker_t *w, h2o_req_t *h);
 int health_full(worker_t *w, h2o_req_t *h);
 int routes_not_found(worker_t *w, h2o_req_t *h);
 
+/* Background health checks on worker w (worker 0), for the generation it serves. */
+void health_bg_start(worker_t *w, gen_t *g);
+void health_bg_stop(void);
+
 /* A request object for a route (request id from x-request-id or random). */
 req_t *routes_new_req(worker_t *w, h2o_req_t *h, const char *route);
 

@@ -164,7 +164,13 @@ static void *worker_main(void *arg)
     if (gen_worker_init(g, w->id) != 0)
         log_error("worker %u: a plugin failed to initialise; its requests may fail", w->id);
     w->gen = g;
+    if (w->id == 0)
+        health_bg_start(w, g);
     uv_run(&w->loop, UV_RUN_DEFAULT);
+    if (w->id == 0) {
+        health_bg_stop();
+        uv_run(&w->loop, UV_RUN_NOWAIT);
+    }
     gen_worker_fini(g, w->id);
     w->gen = NULL;
     gen_unref(g);

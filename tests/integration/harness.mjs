@@ -182,6 +182,21 @@ export async function startMock({ requireKey = null } = {}) {
         },
         stats: () => getJson('/__mock/stats'),
         reset: () => getJson('/__mock/reset', { method: 'POST' }),
+        /*
+         * Per-model behaviour (see the mock's header): behave('dep-a', {status: 429}) or
+         * behave({model: 'dep-a', ...}) or behave([{model, ...}, ...]).  Replaces that model's behaviour.
+         */
+        behave(model, spec) {
+            const body = typeof model === 'string' ? { model, ...spec } : model;
+            return getJson('/__mock/behave', {
+                method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body),
+            });
+        },
+        /* Forgets one model's behaviour, or every behaviour. */
+        clearBehave: (model) => getJson(`/__mock/behave${model === undefined ? '' : `?model=${encodeURIComponent(model)}`}`,
+                                        { method: 'DELETE' }),
+        /* {model, requests, inFlight, maxInFlight, byStatus, times, cut, refused} of one upstream model id. */
+        modelStats: (model) => getJson(`/__mock/stats?model=${encodeURIComponent(model)}`),
         /* Waits until at least `count` requests whose body contains `marker` were recorded. */
         async waitForRequest(marker, { count = 1, timeout = 3000 } = {}) {
             return waitFor(async () => {
@@ -257,6 +272,23 @@ export function mockDeployment(mock, { name = 'gpt-mock', id = 'dep-mock-1', par
             ...params,
         },
         model_info: { id },
+    };
+}
+
+/*
+ * A deployment of the mock whose upstream model id is `upstream` (the mock sees body.model ===
+ * upstream, which is what per-model behaviours key on).  `info` is merged into model_info.
+ */
+export function mockModelDeployment(mock, { name, id, upstream = id, params = {}, info = {}, apiBase } = {}) {
+    return {
+        model_name: name,
+        litellm_params: {
+            model: `openai/${upstream}`,
+            api_base: apiBase ?? mock.baseURL,
+            api_key: 'os.environ/UPSTREAM_KEY',
+            ...params,
+        },
+        model_info: { id, ...info },
     };
 }
 
@@ -392,6 +424,28 @@ export async function request(url, { method = 'GET', headers = {}, body, timeout
         json = undefined;
     }
     return { status: r.status, headers: r.headers, text, json };
+}
+
+/*
+ * Runs fn(i) for i = 0..count-1 with at most `concurrency` calls in flight; resolves to the results in
+ * index order.  A call that throws stores {error} instead of stopping the others.
+ */
+export async function pool(count, concurrency, fn) {
+    const results = new Array(count);
+    let next = 0;
+    async function lane() {
+        for (;;) {
+            const i = next++;
+            if (i >= count) return;
+            try {
+                results[i] = await fn(i);
+            } catch (error) {
+                results[i] = { error };
+            }
+        }
+    }
+    await Promise.all(Array.from({ length: Math.min(concurrency, count) }, lane));
+    return results;
 }
 
 /* POST a chat completion to the gateway with the master key. */

@@ -5,8 +5,10 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import OpenAI from 'openai';
-import { CONTEXT_ERROR, TOOL_CALL, mockContent, mockPieces, statusErrorBody } from '../mock/openai-mock.mjs';
-import { marker, parseSSE, request, startMock, waitFor } from './harness.mjs';
+import {
+    CONTENT_POLICY_ERROR, CONTEXT_ERROR, TOOL_CALL, mockContent, mockPieces, statusErrorBody,
+} from '../mock/openai-mock.mjs';
+import { marker, parseSSE, pool, readAll, request, startMock, waitFor } from './harness.mjs';
 
 const T = { timeout: 20_000 };
 
@@ -327,5 +329,144 @@ describe('openai mock', () => {
         assert.deepEqual(calls, [TOOL_CALL]);
         assert.equal(fragments, 4);
         assert.equal(finish, 'tool_calls');
+    });
+    describe('per-model behaviours (/__mock/behave)', () => {
+        const post = (model, extra = {}, text = 'hi') => request(`${mock.baseURL}/chat/completions`, {
+            method: 'POST', body: { model, messages: [{ role: 'user', content: text }], ...extra },
+        });
+        after(async () => {
+            await mock.clearBehave();
+        });
+
+        it('applies status, retry-after and retry-after-ms to one model only, until cleared', T, async () => {
+            await mock.behave('bh-a', { status: 429, retry_after: 3, retry_after_ms: 2500 });
+            const a = await post('bh-a');
+            assert.equal(a.status, 429);
+            assert.equal(a.headers.get('retry-after'), '3');
+            assert.equal(a.headers.get('retry-after-ms'), '2500');
+            assert.deepEqual(a.json, statusErrorBody(429, 'bh-a'));
+            const b = await post('bh-b');
+            assert.equal(b.status, 200, 'another model is untouched');
+            await mock.behave('bh-a', { status: 503 });
+            const a2 = await post('bh-a');
+            assert.equal(a2.status, 503, 'a new behaviour replaces the old one');
+            assert.equal(a2.headers.get('retry-after'), null, 'no retry-after unless asked for');
+            await mock.clearBehave('bh-a');
+            assert.equal((await post('bh-a')).status, 200);
+            const st = await mock.modelStats('bh-a');
+            assert.equal(st.requests, 3);
+            assert.deepEqual(st.byStatus, { 429: 1, 503: 1, 200: 1 });
+            assert.equal(st.times.length, 3);
+            assert.ok(st.times.every((t, i) => i === 0 || t >= st.times[i - 1]), 'times are in order');
+        });
+
+        it('context_error and content_policy_error answer OpenAI 400 bodies', T, async () => {
+            await mock.behave([{ model: 'bh-ctx', context_error: true }, { model: 'bh-cp', content_policy_error: true }]);
+            const c = await post('bh-ctx');
+            assert.equal(c.status, 400);
+            assert.deepEqual(c.json, CONTEXT_ERROR);
+            const p = await post('bh-cp');
+            assert.equal(p.status, 400);
+            assert.deepEqual(p.json, CONTENT_POLICY_ERROR);
+            assert.equal(p.json.error.code, 'content_policy_violation');
+        });
+
+        it('count limits a behaviour to the next N requests', T, async () => {
+            await mock.behave('bh-count', { status: 500, count: 2 });
+            const got = [];
+            for (let i = 0; i < 4; i++) got.push((await post('bh-count')).status);
+            assert.deepEqual(got, [500, 500, 200, 200]);
+        });
+
+        it('fail_rate is seeded: the same seed gives the same sequence, near the rate', T, async () => {
+            const run = async (model) => {
+                await mock.behave(model, { fail_rate: 0.3, status: 502, seed: 42 });
+                const out = [];
+                for (let i = 0; i < 60; i++) out.push((await post(model)).status);
+                return out;
+            };
+            const x = await run('bh-rate-1');
+            const y = await run('bh-rate-2');
+            assert.deepEqual(x, y, 'same seed, same faults');
+            const fails = x.filter((s) => s === 502).length;
+            assert.ok(fails >= 8 && fails <= 30, `${fails}/60 failed for fail_rate 0.3`);
+            assert.ok(x.every((s) => s === 502 || s === 200));
+            await mock.behave('bh-rate-3', { fail_rate: 1 });
+            assert.equal((await post('bh-rate-3')).status, 500, 'fail_rate without a fault means 500');
+        });
+
+        it('latency_ms (+ jitter) delays the answer; in-flight and maxInFlight are counted', T, async () => {
+            await mock.behave('bh-slow', { latency_ms: 300, latency_jitter_ms: 50 });
+            const t0 = Date.now();
+            const rs = await Promise.all([post('bh-slow'), post('bh-slow'), post('bh-slow')]);
+            const el = Date.now() - t0;
+            assert.ok(rs.every((r) => r.status === 200));
+            assert.ok(el >= 290 && el < 1500, `three parallel 300 ms requests took ${el} ms`);
+            const st = await mock.modelStats('bh-slow');
+            assert.equal(st.maxInFlight, 3);
+            assert.equal(st.inFlight, 0);
+        });
+
+        it('refuse resets the connection without an answer; hang never answers', T, async () => {
+            await mock.behave('bh-refuse', { refuse: true });
+            await assert.rejects(post('bh-refuse'), (e) => e instanceof TypeError, 'fetch fails: no HTTP answer');
+            await waitFor(async () => (await mock.modelStats('bh-refuse')).byStatus.refused === 1,
+                          { what: 'refused counted' });
+            await mock.behave('bh-hang', { hang: true });
+            const r = request(`${mock.baseURL}/chat/completions`, {
+                method: 'POST', timeout: 400, body: { model: 'bh-hang', messages: [{ role: 'user', content: 'x' }] },
+            });
+            await assert.rejects(r, (e) => e.name === 'TimeoutError', 'no answer within 400 ms');
+            await waitFor(async () => (await mock.modelStats('bh-hang')).byStatus.closed === 1,
+                          { what: 'closed counted' });
+        });
+
+        it('cut_after_chunks and stall_after_chunks, streaming and not', T, async () => {
+            await mock.behave('bh-cut', { cut_after_chunks: 1 });
+            const r = await fetch(`${mock.baseURL}/chat/completions`, {
+                method: 'POST', headers: { 'content-type': 'application/json' }, signal: AbortSignal.timeout(5000),
+                body: JSON.stringify({ model: 'bh-cut', stream: true, messages: [{ role: 'user', content: 'x' }] }),
+            });
+            const { text, ended } = await readAll(r, 3000);
+            assert.match(ended, /^error/, 'the stream is cut');
+            assert.ok(!text.includes('[DONE]'));
+            await assert.rejects(post('bh-cut'), 'non-streaming: half a body, then the socket dies');
+
+            await mock.behave('bh-stall', { stall_after_chunks: 1 });
+            const s = await fetch(`${mock.baseURL}/chat/completions`, {
+                method: 'POST', headers: { 'content-type': 'application/json' }, signal: AbortSignal.timeout(5000),
+                body: JSON.stringify({ model: 'bh-stall', stream: true, messages: [{ role: 'user', content: 'x' }] }),
+            });
+            const st = await readAll(s, 600);
+            assert.ok(st.timedOut, 'the stream stalls');
+            assert.equal(parseSSE(st.text).length, 2, 'role chunk and one content chunk');
+            await assert.rejects(request(`${mock.baseURL}/chat/completions`, {
+                method: 'POST', timeout: 500, body: { model: 'bh-stall', messages: [{ role: 'user', content: 'x' }] },
+            }), 'non-streaming: headers and half a body, then silence');
+        });
+
+        it('chunks and chunk_delay_ms shape normal answers', T, async () => {
+            await mock.behave('bh-chunks', { chunks: 5, chunk_delay_ms: 60 });
+            const t0 = Date.now();
+            const r = await post('bh-chunks', { stream: true });
+            assert.ok(Date.now() - t0 >= 290, 'five chunks 60 ms apart');
+            const content = parseSSE(r.text).filter((e) => e.data !== '[DONE]')
+                .map((e) => JSON.parse(e.data).choices[0].delta.content ?? '').join('');
+            assert.equal(content, mockContent(5));
+        });
+
+        it('rejects unknown fields and bad values loudly; stats of an unseen model are zero', T, async () => {
+            for (const bad of [{ model: 'x', statuss: 500 }, { status: 500 }, { model: 'x', fail_rate: 2 },
+                               { model: 'x', latency_ms: -1 }, { model: 'x', refuse: 'yes' }]) {
+                const r = await request(`${mock.url}/__mock/behave`, { method: 'POST', body: bad });
+                assert.equal(r.status, 400, JSON.stringify(bad));
+            }
+            const st = await mock.modelStats('never-seen');
+            assert.equal(st.requests, 0);
+            assert.deepEqual(st.times, []);
+            await pool(10, 5, () => post('bh-pool'));
+            assert.equal((await mock.modelStats('bh-pool')).requests, 10);
+            assert.equal((await mock.stats()).models['bh-pool'].requests, 10);
+        });
     });
 });

@@ -13,8 +13,9 @@
  *   GET  /v1/models/<id>
  * Errors use OpenAI's body shape {"error":{"message","type","param","code"}}.
  *
- * Faults are chosen by the request itself, never by shared state, so tests that run in parallel
- * against one mock cannot disturb each other.  The last user message may contain directives:
+ * Faults are chosen by the request itself, so tests that run in parallel against one mock cannot
+ * disturb each other (except per-model behaviours, below, which a test keys by its own model ids).
+ * The last user message may contain directives:
  *   [[delay:MS]]        wait MS before answering (before the headers of a stream, too)
  *   [[status:N]]        answer status N with an OpenAI error body (429 also sends retry-after: 1)
  *   [[chunks:N]]        answer with N content chunks (default 3: "Hello", " from", " mock")
@@ -33,10 +34,44 @@
  * Content is deterministic: mockContent(n) below, so tests import it instead of hard-coding text.
  * usage: prompt_tokens 10, completion_tokens = number of content chunks.
  *
+ * Per-model behaviours (the one piece of shared state, for routing and resilience tests): faults
+ * keyed by the "model" of the request body, i.e. the upstream model id the gateway sends (a
+ * deployment `model: openai/dep-a` arrives as "dep-a"), changeable while traffic flows:
+ *   POST   /__mock/behave   {model, ...fields} (or an array of them) replaces that model's behaviour
+ *   DELETE /__mock/behave[?model=X]   forget one model's behaviour, or all of them
+ * Fields (all optional; unknown fields are a 400, so a typo is loud):
+ *   status              answer this status with the OpenAI error body of [[status:N]] (no retry-after
+ *                       unless asked for below)
+ *   retry_after         retry-after: <seconds> on error answers
+ *   retry_after_ms      retry-after-ms: <ms> on error answers
+ *   latency_ms          wait before answering (before a stream's headers too)
+ *   latency_jitter_ms   plus a uniform extra wait in [0, jitter] (seeded: deterministic)
+ *   chunks              content chunks of a normal answer (like [[chunks:N]])
+ *   chunk_delay_ms      wait before each streamed content chunk (like [[chunk_delay:MS]])
+ *   context_error       400 context_length_exceeded (CONTEXT_ERROR)
+ *   content_policy_error 400 content_policy_violation (CONTENT_POLICY_ERROR)
+ *   cut_after_chunks    like [[cut:N]]: N content chunks, then the socket is destroyed (non-streaming:
+ *                       half of the JSON body, then destroyed)
+ *   stall_after_chunks  like [[stall:N]]: N content chunks, then silence with the socket open
+ *                       (non-streaming: headers and half of the body, then silence)
+ *   refuse              read the request, then reset the connection without answering a byte
+ *   hang                never answer
+ *   fail_rate           0..1: the faults above (status, context_error, content_policy_error, cut, stall,
+ *                       refuse, hang; 500 when none is given) hit only this share of requests, drawn
+ *                       from a generator seeded with `seed` (default 1), so a run is reproducible
+ *   seed                see fail_rate
+ *   count               the behaviour applies to the next `count` requests of the model, then is dropped
+ * Prompt directives still apply on top (a behaviour's fault wins over them).
+ *
  * Introspection (never behind --require-key, never recorded):
  *   GET  /__mock/requests[?contains=TEXT][&path=/v1/...]   recorded requests, oldest first
- *   GET  /__mock/stats      {"requests","completed","closedEarly","cut","inFlight"}
- *   POST /__mock/reset      forget recorded requests and zero the stats
+ *   GET  /__mock/stats      {"requests","completed","closedEarly","cut","inFlight","models":{name: per-model}}
+ *   GET  /__mock/stats?model=X   per-model: {"model","requests","inFlight","maxInFlight","byStatus",
+ *                           "times","cut","refused"}; byStatus counts answers by status ("200", "429")
+ *                           plus "refused" (reset by `refuse`) and "closed" (the client went away
+ *                           before any answer, e.g. a gateway timeout on `hang`); times are the
+ *                           Date.now() arrival times of the model's requests, oldest first
+ *   POST /__mock/reset      forget recorded requests and zero the stats (behaviours stay)
  * A request is "closedEarly" when its connection closed before the mock finished the response and
  * the mock did not close it itself ([[cut]]): that is how tests see the gateway cancel upstream work.
  */
@@ -123,6 +158,15 @@ export const CONTEXT_ERROR = errorBody(
     'context_length_exceeded'
 );
 
+/* What OpenAI answers when its safety system rejects a prompt. */
+export const CONTENT_POLICY_ERROR = errorBody(
+    'Your request was rejected as a result of our safety system. Your prompt may contain text that ' +
+        'is not allowed by our safety system.',
+    'invalid_request_error',
+    null,
+    'content_policy_violation'
+);
+
 /* The error body sent for [[status:N]]; messages are distinctive so tests can find them wrapped. */
 export function statusErrorBody(status, model = 'gpt-4o-mini') {
     switch (status) {
@@ -186,9 +230,51 @@ export function parseDirectives(body) {
     return out;
 }
 
+const BEHAVIOUR_FIELDS = {
+    model: 'string', status: 'int', retry_after: 'number', retry_after_ms: 'int', latency_ms: 'int',
+    latency_jitter_ms: 'int', chunks: 'int', chunk_delay_ms: 'int', context_error: 'bool',
+    content_policy_error: 'bool', cut_after_chunks: 'int', stall_after_chunks: 'int', refuse: 'bool',
+    hang: 'bool', fail_rate: 'number', seed: 'int', count: 'int',
+};
+const FAULT_FIELDS = ['status', 'context_error', 'content_policy_error', 'cut_after_chunks', 'stall_after_chunks',
+                      'refuse', 'hang'];
+
+/* Checks one behaviour object; returns an error message or null. */
+export function checkBehaviour(b) {
+    if (b === null || typeof b !== 'object' || Array.isArray(b)) return 'a behaviour is a JSON object';
+    if (typeof b.model !== 'string' || b.model === '') return 'a behaviour needs "model"';
+    for (const [k, v] of Object.entries(b)) {
+        const t = BEHAVIOUR_FIELDS[k];
+        if (!t) return `unknown behaviour field "${k}"`;
+        const ok = t === 'string' ? typeof v === 'string'
+            : t === 'bool' ? typeof v === 'boolean'
+                : t === 'int' ? Number.isInteger(v) && v >= 0
+                    : typeof v === 'number' && Number.isFinite(v) && v >= 0;
+        if (!ok) return `behaviour field "${k}" must be ${t === 'int' ? 'a non-negative integer' : `a ${t}`}`;
+    }
+    if (b.status !== undefined && (b.status < 100 || b.status > 599)) return 'status must be 100..599';
+    if (b.fail_rate !== undefined && b.fail_rate > 1) return 'fail_rate must be within 0..1';
+    return null;
+}
+
+/* mulberry32: a small seeded generator, so fail_rate and jitter are reproducible. */
+function seededRandom(seed) {
+    let a = seed >>> 0;
+    return () => {
+        a = (a + 0x6D2B79F5) >>> 0;
+        let t = a;
+        t = Math.imul(t ^ (t >>> 15), t | 1);
+        t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+        return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    };
+}
+
 export function createMock({ requireKey = null, verbose = false } = {}) {
     const records = [];
     const stats = { requests: 0, completed: 0, closedEarly: 0, cut: 0, inFlight: 0 };
+    /* model -> {spec, rng, left}; model -> per-model stats */
+    const behaviours = new Map();
+    const modelStats = new Map();
     let seq = 0;
     const log = verbose ? (...a) => console.error('[mock]', ...a) : () => {};
 
@@ -236,6 +322,52 @@ export function createMock({ requireKey = null, verbose = false } = {}) {
         return false;
     }
 
+    function statsOf(model) {
+        let m = modelStats.get(model);
+        if (!m) {
+            m = { model, requests: 0, inFlight: 0, maxInFlight: 0, byStatus: {}, times: [], cut: 0, refused: 0 };
+            modelStats.set(model, m);
+        }
+        return m;
+    }
+
+    /* Counts a chat request of `model` now, and its outcome when its response closes. */
+    function countModel(model, rec, res) {
+        const m = statsOf(model);
+        m.requests++;
+        m.inFlight++;
+        if (m.inFlight > m.maxInFlight) m.maxInFlight = m.inFlight;
+        m.times.push(rec.receivedAt);
+        res.once('close', () => {
+            /* A reset after the stats were zeroed must not make them negative. */
+            if (modelStats.get(model) !== m) return;
+            m.inFlight--;
+            const key = rec.refused ? 'refused' : res.headersSent ? String(res.statusCode) : 'closed';
+            m.byStatus[key] = (m.byStatus[key] ?? 0) + 1;
+            if (rec.cut) m.cut++;
+            if (rec.refused) m.refused++;
+        });
+    }
+
+    /*
+     * The behaviour for this request of `model`: null, or {spec, fault} where fault says whether the
+     * fail_rate draw (if any) chose the faults.  Consumes one use of a `count`.
+     */
+    function takeBehaviour(model) {
+        const b = behaviours.get(model);
+        if (!b) return null;
+        if (b.left !== undefined) {
+            if (b.left <= 0) {
+                behaviours.delete(model);
+                return null;
+            }
+            if (--b.left === 0) behaviours.delete(model);
+        }
+        const fault = b.spec.fail_rate === undefined ? true : b.rng() < b.spec.fail_rate;
+        const jitter = b.spec.latency_jitter_ms ? Math.floor(b.rng() * (b.spec.latency_jitter_ms + 1)) : 0;
+        return { spec: b.spec, fault, wait: (b.spec.latency_ms ?? 0) + jitter };
+    }
+
     async function chatCompletions(req, res, rec) {
         const body = rec.body;
         if (body === undefined) {
@@ -263,6 +395,37 @@ export function createMock({ requireKey = null, verbose = false } = {}) {
         const model = body.model;
         const reqId = `req_mock_${rec.seq}`;
         const common = { 'x-request-id': reqId, 'openai-processing-ms': '1', 'openai-version': '2020-10-01' };
+        countModel(model, rec, res);
+
+        const b = takeBehaviour(model);
+        if (b) {
+            const s = b.spec;
+            if (b.wait && !(await pause(res, b.wait))) return;
+            if (s.chunks !== undefined && d.chunks === undefined) d.chunks = s.chunks;
+            if (s.chunk_delay_ms !== undefined && d.chunkDelay === undefined) d.chunkDelay = s.chunk_delay_ms;
+            const hasFault = FAULT_FIELDS.some((k) => s[k] !== undefined && s[k] !== false);
+            if (b.fault && (hasFault || s.fail_rate !== undefined)) {
+                if (s.refuse) {
+                    rec.refused = true;
+                    const sock = req.socket;
+                    if (typeof sock.resetAndDestroy === 'function') sock.resetAndDestroy();
+                    else sock.destroy();
+                    return;
+                }
+                if (s.hang) return;
+                const extra = { ...common };
+                if (s.retry_after !== undefined) extra['retry-after'] = String(s.retry_after);
+                if (s.retry_after_ms !== undefined) extra['retry-after-ms'] = String(s.retry_after_ms);
+                if (s.context_error) return sendJson(res, 400, CONTEXT_ERROR, extra);
+                if (s.content_policy_error) return sendJson(res, 400, CONTENT_POLICY_ERROR, extra);
+                if (s.status !== undefined) return sendJson(res, s.status, statusErrorBody(s.status, model), extra);
+                if (s.cut_after_chunks !== undefined) d.cut = s.cut_after_chunks;
+                else if (s.stall_after_chunks !== undefined) {
+                    d.stall = s.stall_after_chunks;
+                    d.bodyStall = true;
+                } else if (!hasFault) return sendJson(res, 500, statusErrorBody(500, model), extra);
+            }
+        }
 
         if (d.delay && !(await pause(res, d.delay))) return;
         if (d.hang) return; /* the socket stays open until the client gives up */
@@ -310,6 +473,13 @@ export function createMock({ requireKey = null, verbose = false } = {}) {
                 service_tier: 'default',
                 system_fingerprint: 'fp_mock',
             });
+            if (d.bodyStall) {
+                /* Promise the whole body, deliver half, then say nothing more. */
+                res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text),
+                                     ...common });
+                res.write(text.slice(0, Math.floor(text.length / 2)));
+                return;
+            }
             if (d.cut !== undefined) {
                 /* Promise the whole body, deliver half, then drop the connection. */
                 res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text),
@@ -407,8 +577,34 @@ export function createMock({ requireKey = null, verbose = false } = {}) {
         return sendJson(res, 404, errorBody(`Invalid URL (${req.method} ${path})`, 'invalid_request_error'));
     }
 
-    function introspect(req, res, url) {
+    function introspect(req, res, url, rawBody) {
         const path = url.pathname;
+        if (path === '/__mock/behave' && req.method === 'POST') {
+            let list;
+            try {
+                list = JSON.parse(rawBody);
+            } catch {
+                return sendJson(res, 400, errorBody('behave: the body is not JSON', 'invalid_request_error'));
+            }
+            if (!Array.isArray(list)) list = [list];
+            for (const b of list) {
+                const why = checkBehaviour(b);
+                if (why) return sendJson(res, 400, errorBody(`behave: ${why}`, 'invalid_request_error'));
+            }
+            for (const b of list) {
+                behaviours.set(b.model, { spec: { ...b }, rng: seededRandom(b.seed ?? 1), left: b.count });
+            }
+            return sendJson(res, 200, { ok: true, behaviours: Object.fromEntries([...behaviours].map(([k, v]) => [k, v.spec])) });
+        }
+        if (path === '/__mock/behave' && req.method === 'DELETE') {
+            const model = url.searchParams.get('model');
+            if (model === null) behaviours.clear();
+            else behaviours.delete(model);
+            return sendJson(res, 200, { ok: true });
+        }
+        if (path === '/__mock/behave' && req.method === 'GET') {
+            return sendJson(res, 200, Object.fromEntries([...behaviours].map(([k, v]) => [k, { ...v.spec, left: v.left }])));
+        }
         if (path === '/__mock/requests' && req.method === 'GET') {
             const contains = url.searchParams.get('contains');
             const onPath = url.searchParams.get('path');
@@ -416,9 +612,24 @@ export function createMock({ requireKey = null, verbose = false } = {}) {
                                                (onPath === null || r.path === onPath));
             return sendJson(res, 200, list.map(publicRecord));
         }
-        if (path === '/__mock/stats' && req.method === 'GET') return sendJson(res, 200, stats);
+        if (path === '/__mock/stats' && req.method === 'GET') {
+            const model = url.searchParams.get('model');
+            if (model !== null) {
+                const m = modelStats.get(model);
+                return sendJson(res, 200, m ?? { model, requests: 0, inFlight: 0, maxInFlight: 0, byStatus: {},
+                                                 times: [], cut: 0, refused: 0 });
+            }
+            const models = {};
+            for (const [k, m] of modelStats) {
+                const { times, ...rest } = m;
+                models[k] = rest;
+            }
+            return sendJson(res, 200, { ...stats, models });
+        }
         if (path === '/__mock/reset' && req.method === 'POST') {
             records.length = 0;
+            /* In-flight requests keep counting into a detached object (see countModel). */
+            modelStats.clear();
             for (const k of Object.keys(stats)) if (k !== 'inFlight') stats[k] = 0;
             return sendJson(res, 200, { ok: true });
         }
@@ -434,8 +645,13 @@ export function createMock({ requireKey = null, verbose = false } = {}) {
     const server = http.createServer({ noDelay: true }, async (req, res) => {
         const url = new URL(req.url, 'http://127.0.0.1');
         if (url.pathname.startsWith('/__mock/')) {
-            req.resume();
-            return introspect(req, res, url);
+            const parts = [];
+            try {
+                for await (const c of req) parts.push(c);
+            } catch {
+                return;
+            }
+            return introspect(req, res, url, Buffer.concat(parts).toString('utf8'));
         }
         const rec = {
             seq: ++seq,
@@ -450,6 +666,7 @@ export function createMock({ requireKey = null, verbose = false } = {}) {
             closedEarly: false,
             closedAt: null,
             cut: false,
+            refused: false,
         };
         stats.requests++;
         stats.inFlight++;
@@ -459,7 +676,7 @@ export function createMock({ requireKey = null, verbose = false } = {}) {
             if (res.writableFinished) {
                 rec.completed = true;
                 stats.completed++;
-            } else if (!rec.cut) {
+            } else if (!rec.cut && !rec.refused) {
                 rec.closedEarly = true;
                 stats.closedEarly++;
             }
