@@ -293,6 +293,16 @@ start_gantry() {
     die "gantry did not start (config: $dir/gantry.yaml)"
 }
 
+# trim_log DIR: the jsonl access log grows ~0.5 KB per request (hundreds of MB per run); keep its
+# line count and the last 100 lines.
+trim_log() {
+    local log=$1/requests.jsonl n
+    [[ -f $log ]] || return 0
+    n=$(wc -l <"$log")
+    tail -n 100 "$log" >"$log.tail" && mv "$log.tail" "$log"
+    printf 'bench: %s: %s jsonl lines written (last 100 kept)\n' "${1##*/}" "$n" >&2
+}
+
 # check_answer PORT AUTH STREAM: one request by curl must succeed before anything is measured.
 check_answer() {
     local port=$1 auth=$2 stream=$3 body out
@@ -433,6 +443,7 @@ for scenario in $SCENARIOS; do
             profile "$GW_PID" "$GW_PORT" "$LUA_AUTH"
         fi
         stop_pid "$GW_PID"
+        trim_log "$WORK/gw-full"
         ;;
     gw-stream)
         start_gantry "$WORK/gw-stream" 1
@@ -440,6 +451,7 @@ for scenario in $SCENARIOS; do
         warm_up "$GW_PORT" "$LUA_STREAM"
         measure gw-stream "$GW_PID" "$GW_PORT" "$LUA_STREAM" "$STREAM_CONNECTIONS"
         stop_pid "$GW_PID"
+        trim_log "$WORK/gw-stream"
         ;;
     *)
         die "unknown scenario '$scenario'"

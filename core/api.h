@@ -16,6 +16,8 @@ typedef struct gantry_req req_t;
 struct api_fmt {
     const char *name;
     const char *stream_content_type;
+    /* The client format is the canonical one: unmodified upstream JSON can be sent as it came. */
+    bool native;
     /* The body of a non-streamed answer. */
     int (*response)(req_t *r, const cJSON *resp, buf_t *out);
     /* The bytes of one stream chunk (may append nothing). */

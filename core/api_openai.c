@@ -9,6 +9,7 @@
 #include "log.h"
 #include "oai_parse.h"
 #include "pipe.h"
+#include "router.h"
 #include "routes.h"
 #include "srv.h"
 
@@ -89,6 +90,7 @@ static int oai_stream_error(req_t *r, const gantry_error_t *e, buf_t *out)
 const struct api_fmt api_openai = {
     .name = "openai",
     .stream_content_type = "text/event-stream",
+    .native = true,
     .response = oai_response,
     .chunk = oai_chunk,
     .stream_end = oai_stream_end,
@@ -117,7 +119,14 @@ static void set_request_id(req_t *r)
             return;
         }
     }
-    random_id(r->id);
+    /* Request ids need to be unique, not secret: the worker's generator avoids a CSPRNG call. */
+    static const char hex[] = "0123456789abcdef";
+    uint64_t a = rt_rand(&r->w->rng), b = rt_rand(&r->w->rng);
+    for (int k = 0; k < 16; k++) {
+        r->id[k] = hex[(a >> (k * 4)) & 15];
+        r->id[16 + k] = hex[(b >> (k * 4)) & 15];
+    }
+    r->id[32] = '\0';
     r->id_len = 32;
 }
 

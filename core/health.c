@@ -281,7 +281,7 @@ static void bg_tick(uv_timer_t *t)
                 b->urls[i] = probe_url(r, &g->deps[i]);
         }
         for (size_t i = 0; i < r->nroots; i++)
-            cJSON_Delete(r->roots[i]);
+            cJSON_Delete(r->roots[i].root);
         free(r->roots);
         arena_free(&r->arena);
         free(r);

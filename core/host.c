@@ -16,6 +16,17 @@
 #include "upstream.h"
 
 #define J(x) ((cJSON *)(x))
+
+/*
+ * Counts JSON changes made through the host on this thread.  A document whose parse-time count still
+ * matches was not changed by anyone since (over-approximate: a change to any document counts).
+ */
+static __thread uint64_t json_mut;
+
+uint64_t host_json_mutations(void)
+{
+    return json_mut;
+}
 #define CJ(x) ((const cJSON *)(x))
 #define N(x) ((const cfg_node_t *)(x))
 
@@ -335,9 +346,16 @@ static int h_resp_set_take(gantry_req_t *r, gantry_json_t *root)
 {
     if (root == NULL)
         return GANTRY_EINVAL;
-    req_disown_json(r, J(root));
+    req_root_t info = {0};
+    req_disown_json(r, J(root), &info);
     cJSON_Delete(r->resp);
     r->resp = J(root);
+    r->resp_raw = NULL;
+    /* Parsed and untouched: keep the bytes (the source view dies with the upstream buffer). */
+    if (info.src != NULL && info.mut == json_mut) {
+        r->resp_raw = arena_strndup(&r->arena, info.src, info.len);
+        r->resp_raw_len = r->resp_raw ? info.len : 0;
+    }
     return GANTRY_OK;
 }
 
@@ -345,8 +363,10 @@ static int h_stream_chunk_take(gantry_req_t *r, gantry_json_t *chunk)
 {
     if (chunk == NULL)
         return GANTRY_EINVAL;
-    req_disown_json(r, J(chunk));
-    return pipe_stream_chunk(r, J(chunk));
+    req_root_t info = {0};
+    req_disown_json(r, J(chunk), &info);
+    bool raw = info.src != NULL && info.mut == json_mut;
+    return pipe_stream_chunk(r, J(chunk), raw ? info.src : NULL, raw ? info.len : 0);
 }
 
 static void h_stream_end(gantry_req_t *r)
@@ -444,7 +464,7 @@ static gantry_json_t *h_json_parse(gantry_req_t *r, gantry_str_t text)
 {
     cJSON *j = cJSON_ParseWithLength(text.ptr, text.len);
     if (j != NULL)
-        req_own_json(r, j);
+        req_own_json_src(r, j, text.ptr, text.len, json_mut);
     return (gantry_json_t *)j;
 }
 
@@ -546,6 +566,7 @@ static int h_json_bool(const gantry_json_t *node, bool *out)
 
 static gantry_json_t *h_json_set(gantry_json_t *obj, const char *key, gantry_json_type_t type)
 {
+    json_mut++;
     if (!cJSON_IsObject(J(obj)) || key == NULL)
         return NULL;
     cJSON *n = make(type);
@@ -562,6 +583,7 @@ static gantry_json_t *h_json_set(gantry_json_t *obj, const char *key, gantry_jso
 
 static gantry_json_t *h_json_append(gantry_json_t *arr, gantry_json_type_t type)
 {
+    json_mut++;
     if (!cJSON_IsArray(J(arr)))
         return NULL;
     cJSON *n = make(type);
@@ -587,6 +609,7 @@ static void clear(cJSON *j)
 
 static int h_json_set_string(gantry_json_t *node, gantry_str_t value)
 {
+    json_mut++;
     cJSON *j = J(node);
     if (j == NULL || (j->type & cJSON_IsReference))
         return GANTRY_EINVAL;
@@ -604,6 +627,7 @@ static int h_json_set_string(gantry_json_t *node, gantry_str_t value)
 
 static int h_json_set_number(gantry_json_t *node, double value)
 {
+    json_mut++;
     cJSON *j = J(node);
     if (j == NULL || (j->type & cJSON_IsReference))
         return GANTRY_EINVAL;
@@ -615,6 +639,7 @@ static int h_json_set_number(gantry_json_t *node, double value)
 
 static int h_json_set_bool(gantry_json_t *node, bool value)
 {
+    json_mut++;
     cJSON *j = J(node);
     if (j == NULL || (j->type & cJSON_IsReference))
         return GANTRY_EINVAL;
@@ -625,16 +650,18 @@ static int h_json_set_bool(gantry_json_t *node, bool value)
 
 static void h_json_remove(gantry_json_t *obj, const char *key)
 {
+    json_mut++;
     if (cJSON_IsObject(J(obj)))
         cJSON_DeleteItemFromObjectCaseSensitive(J(obj), key);
 }
 
 static int h_json_attach(gantry_req_t *r, gantry_json_t *parent, const char *key, gantry_json_t *root)
 {
+    json_mut++;
     cJSON *p = J(parent), *n = J(root);
     if (p == NULL || n == NULL || n == p || n->string != NULL || n->prev != NULL)
         return GANTRY_EINVAL;
-    if (!req_disown_json(r, n))
+    if (!req_disown_json(r, n, NULL))
         return GANTRY_EINVAL; /* only detached, request-owned roots can move */
     bool ok;
     if (key == NULL) {
@@ -672,7 +699,7 @@ static int h_json_write(gantry_req_t *r, const gantry_json_t *node, gantry_str_t
 
 static void h_json_release(gantry_req_t *r, gantry_json_t *root)
 {
-    if (root != NULL && req_disown_json(r, J(root)))
+    if (root != NULL && req_disown_json(r, J(root), NULL))
         cJSON_Delete(J(root));
 }
 

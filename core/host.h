@@ -6,4 +6,7 @@
 
 extern const gantry_host_t host_table;
 
+/* JSON changes made through the host on the calling thread (see host.c). */
+uint64_t host_json_mutations(void);
+
 #endif

@@ -441,15 +441,22 @@ static void send_response(req_t *r)
     req_take_usage(r, cJSON_GetObjectItemCaseSensitive(r->resp, "usage"));
     size_t ncache = r->gen->nkind[GANTRY_KIND_CACHE];
     if (r->cacheable && !r->cache_hit && ncache > 0) {
-        char *v = cJSON_PrintUnformatted(r->resp);
-        if (v != NULL) {
-            gantry_str_t key = {r->cache_key, 64}, val = {v, strlen(v)};
+        char *v = r->resp_raw ? NULL : cJSON_PrintUnformatted(r->resp);
+        gantry_str_t key = {r->cache_key, 64};
+        gantry_str_t val = v ? (gantry_str_t){v, strlen(v)} : (gantry_str_t){r->resp_raw, r->resp_raw_len};
+        if (val.ptr != NULL) {
             for (size_t i = 0; i < ncache; i++) {
                 inst_t *in = r->gen->by_kind[GANTRY_KIND_CACHE][i];
                 in->ops->store(r, in->state, wstate(r, in), key, val, 0);
             }
-            cJSON_free(v);
         }
+        cJSON_free(v);
+    }
+    if (r->resp_raw != NULL && r->api->native) {
+        /* The upstream's answer, untouched by any plugin: send its bytes as they came. */
+        r->phase = PH_SENT;
+        resp_send_body(r, 200, "application/json", r->resp_raw, r->resp_raw_len);
+        return;
     }
     buf_t b = {0};
     if (r->api->response(r, r->resp, &b) != 0) {
@@ -568,8 +575,13 @@ static void run(req_t *r)
         case PH_UPSTREAM:
             start_upstream(r);
             return;
-        case PH_RESPONSE:
+        case PH_RESPONSE: {
+            uint64_t mut0 = host_json_mutations();
+            if (r->pidx > 0)
+                r->resp_raw = NULL; /* resumed after a pause: changes may have happened meanwhile */
             act = run_list(r, GANTRY_KIND_GUARDRAIL);
+            if (host_json_mutations() != mut0)
+                r->resp_raw = NULL; /* a guardrail rewrote the answer */
             if (act == GANTRY_PAUSE)
                 return;
             if (act == GANTRY_FAIL || act == GANTRY_RESPOND) {
@@ -578,6 +590,7 @@ static void run(req_t *r)
             }
             send_response(r);
             return;
+        }
         case PH_SENT:
         case PH_DONE:
             return;
@@ -594,6 +607,8 @@ int pipe_cache_hit(req_t *r, const char *value, size_t len)
     }
     cJSON_Delete(r->resp);
     r->resp = resp;
+    r->resp_raw = arena_strndup(&r->arena, value, len);
+    r->resp_raw_len = r->resp_raw ? len : 0;
     r->cache_hit = true;
     return GANTRY_OK;
 }
@@ -739,8 +754,9 @@ static bool has_content(const cJSON *chunk)
     return false;
 }
 
-int pipe_stream_chunk(req_t *r, cJSON *chunk)
+int pipe_stream_chunk(req_t *r, cJSON *chunk, const char *raw, size_t raw_len)
 {
+    uint64_t mut0 = host_json_mutations();
     if (r->client_gone || r->stream_done || r->final_sent || !r->stream) {
         cJSON_Delete(chunk);
         return r->stream ? GANTRY_ESTATE : GANTRY_EINVAL;
@@ -783,6 +799,19 @@ int pipe_stream_chunk(req_t *r, cJSON *chunk)
             return GANTRY_OK;
         }
         cJSON_DeleteItemFromObjectCaseSensitive(chunk, "usage");
+        raw = NULL;
+    }
+    if (raw != NULL && r->api->native && host_json_mutations() == mut0) {
+        /* Nobody changed the chunk: relay the upstream's own bytes instead of printing them again. */
+        char pre[] = "data: ";
+        if (!r->final_sent && r->h != NULL) {
+            resp_stream_push(r, pre, 6, false);
+            resp_stream_push(r, raw, raw_len, false);
+            resp_stream_push(r, "\n\n", 2, false);
+        }
+        cJSON_Delete(chunk);
+        req_release(r);
+        return GANTRY_OK;
     }
     buf_t b = {0};
     r->api->chunk(r, chunk, &b);

@@ -29,7 +29,8 @@ void pipe_upstream_done(req_t *r, up_result_t res, int status, const char *body,
 bool pipe_output_full(req_t *r);
 
 /* Host callbacks (host.c). */
-int pipe_stream_chunk(req_t *r, cJSON *chunk); /* takes chunk */
+/* Takes chunk; raw (may be NULL) is its unmodified JSON text, valid for the call. */
+int pipe_stream_chunk(req_t *r, cJSON *chunk, const char *raw, size_t raw_len);
 void pipe_stream_end(req_t *r);
 int pipe_cache_hit(req_t *r, const char *value, size_t len);
 void pipe_log(req_t *r);

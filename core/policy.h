@@ -1,6 +1,6 @@
 /*
  * policy: custom routing rules.  A policy set is an ordered list of rules read from YAML policy files
- * (policies/*.yaml, listed under the config's top-level `policies:` key) or written inline.  Each
+ * (in policies/, listed under the config's top-level `policies:` key) or written inline.  Each
  * rule matches on request attributes (model, key, team, user, customer, metadata, tags, headers,
  * prompt size, tools, images, time of day) and names one action (route to another group or a
  * deployment, restrict the pick to a tag or region, prefer the cheapest deployment, or reject).

@@ -68,7 +68,7 @@ static void destroy(req_t *r)
     for (req_cleanup_t *c = r->cleanups; c != NULL; c = c->next)
         c->fn(c->arg);
     for (size_t i = 0; i < r->nroots; i++)
-        cJSON_Delete(r->roots[i]);
+        cJSON_Delete(r->roots[i].root);
     free(r->roots);
     cJSON_Delete(r->body);
     cJSON_Delete(r->resp);
@@ -125,13 +125,13 @@ void req_abort_work(req_t *r)
     req_cancel_timers(r);
 }
 
-void req_own_json(req_t *r, cJSON *root)
+void req_own_json_src(req_t *r, cJSON *root, const char *src, size_t len, uint64_t mut)
 {
     if (root == NULL)
         return;
     if (r->nroots == r->caproots) {
         size_t cap = r->caproots ? r->caproots * 2 : 8;
-        cJSON **n = realloc(r->roots, cap * sizeof *n);
+        req_root_t *n = realloc(r->roots, cap * sizeof *n);
         if (n == NULL) {
             /* Cannot track it: free it now rather than leak; callers see NULL-safe behaviour. */
             cJSON_Delete(root);
@@ -140,14 +140,21 @@ void req_own_json(req_t *r, cJSON *root)
         r->roots = n;
         r->caproots = cap;
     }
-    r->roots[r->nroots++] = root;
+    r->roots[r->nroots++] = (req_root_t){root, src, len, mut};
 }
 
-bool req_disown_json(req_t *r, cJSON *root)
+void req_own_json(req_t *r, cJSON *root)
+{
+    req_own_json_src(r, root, NULL, 0, 0);
+}
+
+bool req_disown_json(req_t *r, cJSON *root, req_root_t *info)
 {
     /* Search from the end: the root handed over is almost always the one made last. */
     for (size_t i = r->nroots; i-- > 0;) {
-        if (r->roots[i] == root) {
+        if (r->roots[i].root == root) {
+            if (info != NULL)
+                *info = r->roots[i];
             r->roots[i] = r->roots[--r->nroots];
             return true;
         }

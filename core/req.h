@@ -78,8 +78,10 @@ struct gantry_req {
 
     cJSON *body; /* canonical request */
     cJSON *resp; /* canonical response (non-streaming) */
-    cJSON **roots; /* request-owned JSON roots */
+    struct req_root *roots; /* request-owned JSON roots */
     size_t nroots, caproots;
+    char *resp_raw;         /* the upstream's bytes for r->resp while nothing modified it */
+    size_t resp_raw_len;
 
     gantry_str_t model;
     group_t *group;
@@ -153,9 +155,20 @@ void req_client_detached(req_t *r);
 /* Abort work in progress: cancel the upstream transfer and host timers. */
 void req_abort_work(req_t *r);
 
-/* Request-owned JSON roots. */
+/*
+ * Request-owned JSON roots.  A root parsed from text remembers that text (a borrowed view, valid as
+ * long as its source) and the JSON mutation count at parse time, so an untouched document can be sent
+ * on as the original bytes instead of being printed again.
+ */
+typedef struct req_root {
+    cJSON *root;
+    const char *src;
+    size_t len;
+    uint64_t mut;
+} req_root_t;
 void req_own_json(req_t *r, cJSON *root);
-bool req_disown_json(req_t *r, cJSON *root);
+void req_own_json_src(req_t *r, cJSON *root, const char *src, size_t len, uint64_t mut);
+bool req_disown_json(req_t *r, cJSON *root, req_root_t *info);
 
 /* Set the request's error (copying strings into the arena). */
 void req_set_error(req_t *r, int status, gantry_error_class_t cls, const char *type, const char *code,

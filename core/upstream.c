@@ -8,10 +8,15 @@
 #include "pipe.h"
 #include "srv.h"
 
+/* Easy handles are kept for reuse: curl_easy_reset() is much cheaper than a new handle. */
+#define EASY_POOL 64
+
 struct up_multi {
     CURLM *multi;
     uv_loop_t *loop;
     uv_timer_t timer;
+    CURL *pool[EASY_POOL];
+    int npool;
 };
 
 typedef struct poll_ctx {
@@ -146,6 +151,8 @@ void up_multi_free(up_multi_t *m)
 {
     if (m == NULL)
         return;
+    while (m->npool > 0)
+        curl_easy_cleanup(m->pool[--m->npool]);
     curl_multi_cleanup(m->multi); /* closes connections; socket callbacks close the polls */
     uv_timer_stop(&m->timer);
     m->timer.data = m;
@@ -188,7 +195,13 @@ static void xfer_free(up_xfer_t *x)
 {
     stop_deadline(x);
     curl_multi_remove_handle(x->m->multi, x->easy);
-    curl_easy_cleanup(x->easy);
+    up_multi_t *m = x->m;
+    if (m->npool < EASY_POOL) {
+        curl_easy_reset(x->easy);
+        m->pool[m->npool++] = x->easy;
+    } else {
+        curl_easy_cleanup(x->easy);
+    }
     curl_slist_free_all(x->headers);
     sse_free(&x->sse);
     buf_free(&x->lines);
@@ -382,7 +395,8 @@ int up_start(req_t *r, struct gantry_upstream *spec, bool stream, int64_t timeou
     up_xfer_t *x = calloc(1, sizeof *x);
     if (x == NULL)
         return -1;
-    CURL *e = curl_easy_init();
+    up_multi_t *m = r->w->up;
+    CURL *e = m->npool > 0 ? m->pool[--m->npool] : curl_easy_init();
     if (e == NULL) {
         free(x);
         return -1;

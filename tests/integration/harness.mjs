@@ -131,11 +131,11 @@ async function terminate(child, exited, grace) {
 // ---------------------------------------------------------------------------------------------
 
 /*
- * Starts tests/mock/openai-mock.mjs.  Returns {port, url, baseURL, requests(), stats(), reset(),
- * waitForRequest(), stop(), stderr()}.
+ * Starts tests/mock/openai-mock.mjs (on `port`, default any free one).  Returns {port, url, baseURL,
+ * requests(), stats(), reset(), behave(), clearBehave(), modelStats(), waitForRequest(), stop(), stderr()}.
  */
-export async function startMock({ requireKey = null } = {}) {
-    const args = [MOCK_PATH, '--port', '0'];
+export async function startMock({ requireKey = null, port: fixedPort = 0 } = {}) {
+    const args = [MOCK_PATH, '--port', String(fixedPort)];
     if (requireKey) args.push('--require-key', requireKey);
     if (VERBOSE) args.push('--verbose');
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
