@@ -37,7 +37,7 @@ RUNS=${BENCH_RUNS:-1}
 CONNECTIONS=${BENCH_CONNECTIONS:-"1 16 64"}
 WRK_THREADS=${BENCH_WRK_THREADS:-1}
 WORKERS=${BENCH_WORKERS:-1}
-SCENARIOS=${BENCH_SCENARIOS:-"direct direct-stream gw-minimal gw-full gw-stream"}
+SCENARIOS=${BENCH_SCENARIOS:-"direct direct-stream gw-minimal gw-full gw-stream gw-route10"}
 STREAM_CONNECTIONS=16
 MASTER_KEY=sk-bench-master
 UPSTREAM_KEY=sk-bench-upstream
@@ -235,17 +235,25 @@ start_mock() {
 
 # write_config FILE PORT FULL(0/1)
 write_config() {
-    local file=$1 port=$2 full=$3 dir
+    local file=$1 port=$2 full=$3 ndeps=${4:-1} dir i
     dir=$(dirname "$file")
     {
-        cat <<EOF
-model_list:
+        echo "model_list:"
+        # NDEPS deployments of one group, all on the mock: routing cost without upstream differences.
+        for i in $(seq 1 "$ndeps"); do
+            cat <<EOF
   - model_name: gpt-mock
     litellm_params:
       model: openai/gpt-4o-mini
       api_base: http://127.0.0.1:$MOCK_PORT/v1
       api_key: $UPSTREAM_KEY
-    model_info: {id: bench-mock-1}
+    model_info: {id: bench-mock-$i}
+EOF
+        done
+        if ((ndeps > 1)); then
+            printf 'router_settings: {routing_strategy: %s}\n' "${BENCH_STRATEGY:-simple-shuffle}"
+        fi
+        cat <<EOF
 server:
   host: 127.0.0.1
   port: $port
@@ -271,11 +279,11 @@ EOF
 
 # start_gantry DIR FULL(0/1): sets GW_PID and GW_PORT.  Retries if the picked port was taken meanwhile.
 start_gantry() {
-    local dir=$1 full=$2
+    local dir=$1 full=$2 ndeps=${3:-1}
     mkdir -p "$dir"
     for _ in 1 2 3; do
         GW_PORT=$(free_port)
-        write_config "$dir/gantry.yaml" "$GW_PORT" "$full"
+        write_config "$dir/gantry.yaml" "$GW_PORT" "$full" "$ndeps"
         "$GANTRY" --config "$dir/gantry.yaml" >"$dir/gantry.log" 2>&1 &
         GW_PID=$!
         PIDS+=("$GW_PID")
@@ -452,6 +460,17 @@ for scenario in $SCENARIOS; do
         measure gw-stream "$GW_PID" "$GW_PORT" "$LUA_STREAM" "$STREAM_CONNECTIONS"
         stop_pid "$GW_PID"
         trim_log "$WORK/gw-stream"
+        ;;
+    gw-route10)
+        # Same as gw-minimal but the group has 10 deployments (BENCH_STRATEGY picks the strategy):
+        # compare its CPU per request with gw-minimal's to see what routing costs.
+        start_gantry "$WORK/gw-route10" 0 10
+        check_answer "$GW_PORT" 0 0
+        warm_up "$GW_PORT" "$LUA_PLAIN"
+        for c in $CONNECTIONS; do
+            measure gw-route10 "$GW_PID" "$GW_PORT" "$LUA_PLAIN" "$c"
+        done
+        stop_pid "$GW_PID"
         ;;
     *)
         die "unknown scenario '$scenario'"

@@ -9,14 +9,21 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
-bool mk_digest(const void *data, size_t len, unsigned char out[MK_DIGEST_LEN])
+bool mk_digest(const mk_instance_t *mk, EVP_MD_CTX *ctx, const void *data, size_t len,
+               unsigned char out[MK_DIGEST_LEN])
 {
     unsigned int out_len = 0;
 
-    /* EVP_Digest(), not SHA256(): EVP is the interface OpenSSL 3 keeps undeprecated. */
-    if (EVP_Digest(data, len, out, &out_len, EVP_sha256(), NULL) != 1 || out_len != MK_DIGEST_LEN)
+    /* EVP, not SHA256(): EVP is the interface OpenSSL 3 keeps undeprecated. */
+    if (ctx == NULL) {
+        if (EVP_Digest(data, len, out, &out_len, mk->sha256, NULL) != 1)
+            return false;
+    } else if (EVP_DigestInit_ex2(ctx, mk->sha256, NULL) != 1 ||
+               EVP_DigestUpdate(ctx, data, len) != 1 ||
+               EVP_DigestFinal_ex(ctx, out, &out_len) != 1) {
         return false;
-    return true;
+    }
+    return out_len == MK_DIGEST_LEN;
 }
 
 static bool is_space(char c)
@@ -98,14 +105,13 @@ gantry_action_t mk_authenticate(gantry_req_t *req, void *state, void *worker_sta
     gantry_str_t cred;
     int rc;
 
-    (void)worker_state;
-
     /* No credential: not ours to judge.  The core answers 401 when no auth plugin accepts. */
     cred = find_credential(host, req);
     if (cred.len == 0)
         return GANTRY_CONTINUE;
 
-    if (!mk_digest(cred.ptr, cred.len, digest)) {
+    /* worker_state is the worker's EVP_MD_CTX, or NULL when worker_init() failed. */
+    if (!mk_digest(mk, worker_state, cred.ptr, cred.len, digest)) {
         return host->req_fail(req, 500, GANTRY_ERR_INTERNAL, "server_error", NULL,
                               "Authentication failed: internal error in '%s'", mk->name);
     }

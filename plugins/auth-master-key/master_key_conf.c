@@ -30,9 +30,11 @@ static int mk_create(const gantry_host_t *host, gantry_instance_t *self, const g
     mk->name = host->instance_name(self);
     if (mk->name == NULL)
         mk->name = "master-key";
+    mk->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
     /* Hash once here so that every request costs one digest of the candidate only. */
-    if (!mk_digest(key.ptr, key.len, mk->key_digest)) {
+    if (mk->sha256 == NULL || !mk_digest(mk, NULL, key.ptr, key.len, mk->key_digest)) {
         host->log(self, NULL, GANTRY_LOG_ERROR, "SHA-256 of the key failed (libcrypto)");
+        EVP_MD_free(mk->sha256);
         host->mem_free(mk);
         return GANTRY_ENOMEM;
     }
@@ -50,7 +52,36 @@ static void mk_destroy(void *state)
     host = mk->host;
     /* The digest is as good as the key against an unsalted lookup: wipe it before freeing. */
     OPENSSL_cleanse(mk->key_digest, sizeof(mk->key_digest));
+    EVP_MD_free(mk->sha256);
     host->mem_free(mk);
+}
+
+/*
+ * The worker state is one digest context, reused by every request of the worker: a context per
+ * request would be an allocation and a free each time.  Without it (allocation failure) requests
+ * still work, with a one-off context each.
+ */
+static int mk_worker_init(void *state, unsigned worker_id, void **worker_state)
+{
+    const mk_instance_t *mk = state;
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+
+    if (ctx == NULL) {
+        mk->host->log(mk->self, NULL, GANTRY_LOG_WARN,
+                      "worker %u: no digest context (out of memory); using one per request",
+                      worker_id);
+        return GANTRY_ENOMEM;
+    }
+    *worker_state = ctx;
+    return GANTRY_OK;
+}
+
+static void mk_worker_fini(void *state, unsigned worker_id, void *worker_state)
+{
+    (void)state;
+    (void)worker_id;
+    /* Freeing also wipes what is left of the last candidate's hashing state. */
+    EVP_MD_CTX_free(worker_state);
 }
 
 static const gantry_conf_field_t mk_fields[] = {
@@ -63,6 +94,8 @@ static const gantry_ops_t mk_ops = {
     .size = sizeof(gantry_ops_t),
     .create = mk_create,
     .destroy = mk_destroy,
+    .worker_init = mk_worker_init,
+    .worker_fini = mk_worker_fini,
     .authenticate = mk_authenticate,
 };
 

@@ -278,6 +278,47 @@ static int conf_extra_headers(const openai_instance_t *inst, const gantry_conf_t
     return GANTRY_OK;
 }
 
+/*
+ * The header list every request of the deployment carries: Content-Type, Authorization and
+ * OpenAI-Organization unless extra_headers replaces them, then the extra headers in configuration
+ * order.  Built once so that prepare() does no per-request decisions or formatting.
+ */
+static int build_headers(const gantry_host_t *host, openai_deployment_t *dep)
+{
+    size_t n = 0;
+
+    dep->headers = host->mem_calloc(dep->n_extra + 3, sizeof(*dep->headers));
+    if (dep->headers == NULL)
+        return GANTRY_ENOMEM;
+    if (!dep->extra_has_content_type)
+        dep->headers[n++] = (openai_header_t){GANTRY_STR_LIT("Content-Type"),
+                                              GANTRY_STR_LIT("application/json")};
+    if (dep->authorization.ptr != NULL && !dep->extra_has_authorization)
+        dep->headers[n++] = (openai_header_t){GANTRY_STR_LIT("Authorization"), dep->authorization};
+    if (dep->organization.ptr != NULL && !dep->extra_has_organization)
+        dep->headers[n++] =
+            (openai_header_t){GANTRY_STR_LIT("OpenAI-Organization"), dep->organization};
+    for (size_t i = 0; i < dep->n_extra; i++)
+        dep->headers[n++] = dep->extra[i];
+    dep->n_headers = n;
+    return GANTRY_OK;
+}
+
+/* `"model":"<upstream id>"`, escaped as the body writer escapes every string. */
+static int build_model_member(const gantry_host_t *host, openai_deployment_t *dep)
+{
+    char stack[256];
+    openai_wbuf_t b = {.host = host, .ptr = stack, .cap = sizeof(stack)};
+    int rc = GANTRY_OK;
+
+    openai_wb_put(&b, "\"model\":", 8);
+    openai_wb_string(&b, dep->model);
+    if (b.failed || copy_str(host, b.ptr, b.len, &dep->model_member) != GANTRY_OK)
+        rc = GANTRY_ENOMEM;
+    openai_wb_release(&b);
+    return rc;
+}
+
 int openai_deployment_create(void *state, const gantry_conf_t *params, gantry_str_t prefix,
                              gantry_str_t model_id, void **deployment)
 {
@@ -302,6 +343,10 @@ int openai_deployment_create(void *state, const gantry_conf_t *params, gantry_st
         goto fail;
     if ((rc = conf_extra_headers(inst, params, dep)) != GANTRY_OK)
         goto fail;
+    if ((rc = build_headers(host, dep)) != GANTRY_OK)
+        goto fail;
+    if ((rc = build_model_member(host, dep)) != GANTRY_OK)
+        goto fail;
     *deployment = dep;
     return GANTRY_OK;
 
@@ -324,6 +369,9 @@ void openai_deployment_destroy(void *state, void *deployment)
     free_str(host, &dep->authorization);
     free_str(host, &dep->api_key);
     free_str(host, &dep->organization);
+    free_str(host, &dep->model_member);
+    /* The list only borrows its strings. */
+    host->mem_free(dep->headers);
     if (dep->extra != NULL) {
         for (size_t i = 0; i < dep->n_extra; i++) {
             free_str(host, &dep->extra[i].name);

@@ -1,0 +1,737 @@
+/*
+ * Unit test of the upstream body builder (openai_prepare).  The body is written in one pass over
+ * the canonical tree instead of being a copy edited with keyed removes and sets and printed by the
+ * host; this test keeps the old way as the reference and checks, on fixed and on random bodies,
+ * that both give the same bytes.  The host is a small stand-in whose JSON functions mirror
+ * core/host.c over the same cJSON library the core uses.
+ */
+#include "openai_conf.c"
+#include "openai_json.c"
+#include "openai_request.c"
+
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#define CHECK(cond)                                                                                \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);               \
+            exit(1);                                                                               \
+        }                                                                                          \
+    } while (0)
+
+/* ---- a stand-in host ---- */
+
+/* Everything a request owns, freed by req_reset(). */
+struct gantry_req {
+    void *blocks[256];
+    size_t nblocks;
+    cJSON *roots[16];
+    size_t nroots;
+    cJSON *body;
+    bool stream;
+    bool failed;
+};
+
+struct gantry_upstream {
+    gantry_str_t body;
+    size_t nheaders;
+    char headers[8][128];
+};
+
+/* mem_alloc/mem_realloc fail once this many calls have succeeded (SIZE_MAX: never). */
+static size_t alloc_budget = SIZE_MAX;
+
+static void *t_mem_alloc(size_t size)
+{
+    if (alloc_budget == 0)
+        return NULL;
+    alloc_budget--;
+    return malloc(size);
+}
+
+static void *t_mem_calloc(size_t n, size_t size)
+{
+    if (alloc_budget == 0)
+        return NULL;
+    alloc_budget--;
+    return calloc(n, size);
+}
+
+static void *t_mem_realloc(void *p, size_t size)
+{
+    if (alloc_budget == 0)
+        return NULL;
+    alloc_budget--;
+    return realloc(p, size);
+}
+
+static void *t_alloc(gantry_req_t *r, size_t size)
+{
+    void *p;
+
+    if (alloc_budget == 0 || r->nblocks == sizeof(r->blocks) / sizeof(r->blocks[0]))
+        return NULL;
+    alloc_budget--;
+    p = malloc(size);
+    if (p != NULL)
+        r->blocks[r->nblocks++] = p;
+    return p;
+}
+
+static char *t_strdup(gantry_req_t *r, const char *p, size_t len)
+{
+    char *q = t_alloc(r, len + 1);
+    if (q == NULL)
+        return NULL;
+    memcpy(q, p, len);
+    q[len] = '\0';
+    return q;
+}
+
+static void own(gantry_req_t *r, cJSON *j)
+{
+    CHECK(r->nroots < sizeof(r->roots) / sizeof(r->roots[0]));
+    r->roots[r->nroots++] = j;
+}
+
+static void req_reset(gantry_req_t *r)
+{
+    for (size_t i = 0; i < r->nblocks; i++)
+        free(r->blocks[i]);
+    for (size_t i = 0; i < r->nroots; i++)
+        cJSON_Delete(r->roots[i]);
+    cJSON_Delete(r->body);
+    memset(r, 0, sizeof(*r));
+}
+
+static gantry_json_t *t_req_body(gantry_req_t *r)
+{
+    return (gantry_json_t *)r->body;
+}
+
+static bool t_req_is_stream(gantry_req_t *r)
+{
+    return r->stream;
+}
+
+static gantry_action_t t_req_fail(gantry_req_t *r, int status, gantry_error_class_t cls,
+                                  const char *type, const char *code, const char *fmt, ...)
+{
+    (void)status, (void)cls, (void)type, (void)code, (void)fmt;
+    r->failed = true;
+    return GANTRY_FAIL;
+}
+
+static const char *t_strerror(int status)
+{
+    (void)status;
+    return "error";
+}
+
+static int t_up_set_url(gantry_upstream_t *up, gantry_str_t url)
+{
+    (void)up, (void)url;
+    return GANTRY_OK;
+}
+
+static int t_up_add_header(gantry_upstream_t *up, const char *name, gantry_str_t value)
+{
+    CHECK(up->nheaders < 8);
+    snprintf(up->headers[up->nheaders++], sizeof(up->headers[0]), "%s: %.*s", name,
+             (int)value.len, value.ptr);
+    return GANTRY_OK;
+}
+
+static int t_up_set_body(gantry_upstream_t *up, gantry_str_t body)
+{
+    up->body = body;
+    return GANTRY_OK;
+}
+
+static int t_up_set_framing(gantry_upstream_t *up, gantry_framing_t f)
+{
+    (void)up, (void)f;
+    return GANTRY_OK;
+}
+
+/* The JSON functions, as core/host.c implements them. */
+#define CJ(n) ((const cJSON *)(n))
+#define J(n) ((cJSON *)(n))
+
+static cJSON *make(gantry_json_type_t t)
+{
+    switch (t) {
+    case GANTRY_JSON_NULL:
+        return cJSON_CreateNull();
+    case GANTRY_JSON_BOOL:
+        return cJSON_CreateFalse();
+    case GANTRY_JSON_NUMBER:
+        return cJSON_CreateNumber(0);
+    case GANTRY_JSON_STRING:
+        return cJSON_CreateString("");
+    case GANTRY_JSON_ARRAY:
+        return cJSON_CreateArray();
+    case GANTRY_JSON_OBJECT:
+        return cJSON_CreateObject();
+    default:
+        return NULL;
+    }
+}
+
+static gantry_json_t *t_json_dup(gantry_req_t *r, const gantry_json_t *node)
+{
+    cJSON *j = cJSON_Duplicate(CJ(node), 1);
+    if (j != NULL)
+        own(r, j);
+    return (gantry_json_t *)j;
+}
+
+static gantry_json_type_t t_json_type(const gantry_json_t *node)
+{
+    const cJSON *j = CJ(node);
+    if (j == NULL)
+        return GANTRY_JSON_INVALID;
+    switch (j->type & 0xff) {
+    case cJSON_NULL:
+        return GANTRY_JSON_NULL;
+    case cJSON_False:
+    case cJSON_True:
+        return GANTRY_JSON_BOOL;
+    case cJSON_Number:
+        return GANTRY_JSON_NUMBER;
+    case cJSON_String:
+        return GANTRY_JSON_STRING;
+    case cJSON_Array:
+        return GANTRY_JSON_ARRAY;
+    case cJSON_Object:
+        return GANTRY_JSON_OBJECT;
+    default:
+        return GANTRY_JSON_INVALID;
+    }
+}
+
+static gantry_json_t *t_json_get(const gantry_json_t *obj, const char *key)
+{
+    if (!cJSON_IsObject(CJ(obj)))
+        return NULL;
+    return (gantry_json_t *)cJSON_GetObjectItemCaseSensitive(CJ(obj), key);
+}
+
+static gantry_json_t *t_json_first(const gantry_json_t *node)
+{
+    const cJSON *j = CJ(node);
+    return cJSON_IsArray(j) || cJSON_IsObject(j) ? (gantry_json_t *)j->child : NULL;
+}
+
+static gantry_json_t *t_json_next(const gantry_json_t *node)
+{
+    return node ? (gantry_json_t *)CJ(node)->next : NULL;
+}
+
+static gantry_str_t t_json_key(const gantry_json_t *m)
+{
+    const cJSON *j = CJ(m);
+    if (j == NULL || j->string == NULL)
+        return GANTRY_STR_NULL;
+    return (gantry_str_t){j->string, strlen(j->string)};
+}
+
+static gantry_str_t t_json_string(const gantry_json_t *node)
+{
+    const cJSON *j = CJ(node);
+    if (!cJSON_IsString(j) || j->valuestring == NULL)
+        return GANTRY_STR_NULL;
+    return (gantry_str_t){j->valuestring, strlen(j->valuestring)};
+}
+
+static int t_json_number(const gantry_json_t *node, double *out)
+{
+    if (!cJSON_IsNumber(CJ(node)))
+        return GANTRY_ETYPE;
+    *out = CJ(node)->valuedouble;
+    return GANTRY_OK;
+}
+
+static int t_json_bool(const gantry_json_t *node, bool *out)
+{
+    if (!cJSON_IsBool(CJ(node)))
+        return GANTRY_ETYPE;
+    *out = cJSON_IsTrue(CJ(node));
+    return GANTRY_OK;
+}
+
+static gantry_json_t *t_json_set(gantry_json_t *obj, const char *key, gantry_json_type_t type)
+{
+    if (!cJSON_IsObject(J(obj)) || key == NULL)
+        return NULL;
+    cJSON *n = make(type);
+    if (n == NULL)
+        return NULL;
+    if (cJSON_GetObjectItemCaseSensitive(J(obj), key) != NULL) {
+        cJSON_ReplaceItemInObjectCaseSensitive(J(obj), key, n);
+    } else if (!cJSON_AddItemToObject(J(obj), key, n)) {
+        cJSON_Delete(n);
+        return NULL;
+    }
+    return (gantry_json_t *)n;
+}
+
+static void clear(cJSON *j)
+{
+    if (j->child != NULL) {
+        cJSON_Delete(j->child);
+        j->child = NULL;
+    }
+    if (j->valuestring != NULL && !(j->type & cJSON_IsReference))
+        cJSON_free(j->valuestring);
+    j->valuestring = NULL;
+    j->type &= cJSON_StringIsConst;
+}
+
+static int t_json_set_string(gantry_json_t *node, gantry_str_t value)
+{
+    cJSON *j = J(node);
+    if (j == NULL || (j->type & cJSON_IsReference))
+        return GANTRY_EINVAL;
+    char *copy = cJSON_malloc(value.len + 1);
+    if (copy == NULL)
+        return GANTRY_ENOMEM;
+    if (value.len)
+        memcpy(copy, value.ptr, value.len);
+    copy[value.len] = '\0';
+    clear(j);
+    j->type |= cJSON_String;
+    j->valuestring = copy;
+    return GANTRY_OK;
+}
+
+static int t_json_set_bool(gantry_json_t *node, bool value)
+{
+    cJSON *j = J(node);
+    if (j == NULL || (j->type & cJSON_IsReference))
+        return GANTRY_EINVAL;
+    clear(j);
+    j->type |= value ? cJSON_True : cJSON_False;
+    return GANTRY_OK;
+}
+
+static void t_json_remove(gantry_json_t *obj, const char *key)
+{
+    if (cJSON_IsObject(J(obj)))
+        cJSON_DeleteItemFromObjectCaseSensitive(J(obj), key);
+}
+
+static int t_json_write(gantry_req_t *r, const gantry_json_t *node, gantry_str_t *out)
+{
+    if (node == NULL)
+        return GANTRY_EINVAL;
+    char *s = cJSON_PrintUnformatted(CJ(node));
+    if (s == NULL)
+        return GANTRY_ENOMEM;
+    size_t n = strlen(s);
+    char *p = t_strdup(r, s, n);
+    cJSON_free(s);
+    if (p == NULL)
+        return GANTRY_ENOMEM;
+    out->ptr = p;
+    out->len = n;
+    return GANTRY_OK;
+}
+
+static void t_json_release(gantry_req_t *r, gantry_json_t *root)
+{
+    for (size_t i = 0; i < r->nroots; i++) {
+        if (r->roots[i] == J(root)) {
+            cJSON_Delete(r->roots[i]);
+            r->roots[i] = r->roots[--r->nroots];
+            return;
+        }
+    }
+}
+
+static const gantry_host_t test_host = {
+    .size = sizeof(gantry_host_t),
+    .strerror = t_strerror,
+    .mem_alloc = t_mem_alloc,
+    .mem_calloc = t_mem_calloc,
+    .mem_realloc = t_mem_realloc,
+    .mem_free = free,
+    .alloc = t_alloc,
+    .strdup = t_strdup,
+    .req_is_stream = t_req_is_stream,
+    .req_body = t_req_body,
+    .req_fail = t_req_fail,
+    .up_set_url = t_up_set_url,
+    .up_add_header = t_up_add_header,
+    .up_set_body = t_up_set_body,
+    .up_set_framing = t_up_set_framing,
+    .json_dup = t_json_dup,
+    .json_type = t_json_type,
+    .json_get = t_json_get,
+    .json_first = t_json_first,
+    .json_next = t_json_next,
+    .json_key = t_json_key,
+    .json_string = t_json_string,
+    .json_number = t_json_number,
+    .json_bool = t_json_bool,
+    .json_set = t_json_set,
+    .json_set_string = t_json_set_string,
+    .json_set_bool = t_json_set_bool,
+    .json_remove = t_json_remove,
+    .json_write = t_json_write,
+    .json_release = t_json_release,
+};
+
+/* ---- the reference: the body as the plugin built it before the one-pass writer ---- */
+
+static const char *const ref_gateway_fields[] = {
+    "fallbacks",     "guardrails", "cache",      "num_retries",    "metadata",
+    "mock_response", "tags",       "session_id", "enable_history", "context_window_fallback_dict",
+};
+
+static int ref_edit_body(const gantry_host_t *host, const openai_deployment_t *dep,
+                         gantry_json_t *body, bool stream)
+{
+    for (size_t i = 0; i < sizeof(ref_gateway_fields) / sizeof(ref_gateway_fields[0]); i++)
+        host->json_remove(body, ref_gateway_fields[i]);
+    gantry_json_t *model = host->json_set(body, "model", GANTRY_JSON_STRING);
+    if (model == NULL || host->json_set_string(model, dep->model) != GANTRY_OK)
+        return GANTRY_ENOMEM;
+    if (!stream) {
+        host->json_remove(body, "stream");
+        host->json_remove(body, "stream_options");
+        return GANTRY_OK;
+    }
+    gantry_json_t *flag = host->json_set(body, "stream", GANTRY_JSON_BOOL);
+    if (flag == NULL || host->json_set_bool(flag, true) != GANTRY_OK)
+        return GANTRY_ENOMEM;
+    gantry_json_t *opts = host->json_get(body, "stream_options");
+    if (host->json_type(opts) != GANTRY_JSON_OBJECT)
+        opts = host->json_set(body, "stream_options", GANTRY_JSON_OBJECT);
+    if (opts == NULL)
+        return GANTRY_ENOMEM;
+    gantry_json_t *usage = host->json_set(opts, "include_usage", GANTRY_JSON_BOOL);
+    if (usage == NULL || host->json_set_bool(usage, true) != GANTRY_OK)
+        return GANTRY_ENOMEM;
+    return GANTRY_OK;
+}
+
+/* The reference body for `body`, malloc'd. */
+static char *reference(const openai_deployment_t *dep, const cJSON *body, bool stream)
+{
+    gantry_req_t req = {0};
+    cJSON *copy = cJSON_Duplicate(body, 1);
+    char *out;
+
+    CHECK(copy != NULL);
+    CHECK(ref_edit_body(&test_host, dep, (gantry_json_t *)copy, stream) == GANTRY_OK);
+    out = cJSON_PrintUnformatted(copy);
+    CHECK(out != NULL);
+    cJSON_Delete(copy);
+    req_reset(&req);
+    return out;
+}
+
+/* ---- the cases ---- */
+
+static openai_instance_t inst = {.host = &test_host};
+
+static openai_deployment_t *make_deployment(const char *model, const char *key, const char *org,
+                                            bool extra_auth)
+{
+    static openai_header_t extra[1];
+    openai_deployment_t *dep = calloc(1, sizeof(*dep));
+
+    CHECK(dep != NULL);
+    dep->model = (gantry_str_t){model, strlen(model)};
+    dep->url = GANTRY_STR_LIT("http://127.0.0.1/v1/chat/completions");
+    if (key != NULL)
+        dep->authorization = (gantry_str_t){key, strlen(key)};
+    if (org != NULL)
+        dep->organization = (gantry_str_t){org, strlen(org)};
+    if (extra_auth) {
+        extra[0] = (openai_header_t){GANTRY_STR_LIT("authorization"), GANTRY_STR_LIT("Token x")};
+        dep->extra = extra;
+        dep->n_extra = 1;
+        dep->extra_has_authorization = true;
+    }
+    CHECK(build_headers(&test_host, dep) == GANTRY_OK);
+    CHECK(build_model_member(&test_host, dep) == GANTRY_OK);
+    return dep;
+}
+
+static void free_deployment(openai_deployment_t *dep)
+{
+    free((void *)dep->model_member.ptr);
+    free(dep->headers);
+    free(dep);
+}
+
+static unsigned long ncases;
+
+/* openai_prepare() on `body` must give the reference bytes, for both stream settings. */
+static void expect_same(const openai_deployment_t *dep, cJSON *body)
+{
+    for (int stream = 0; stream < 2; stream++) {
+        gantry_req_t req = {0};
+        gantry_upstream_t up = {0};
+        char *want = reference(dep, body, stream);
+
+        req.body = cJSON_Duplicate(body, 1);
+        req.stream = stream;
+        CHECK(req.body != NULL);
+        CHECK(openai_prepare(&req, &inst, (void *)dep, &up) == GANTRY_CONTINUE);
+        if (up.body.len != strlen(want) || memcmp(up.body.ptr, want, up.body.len) != 0 ||
+            up.body.ptr[up.body.len] != '\0') {
+            char *in = cJSON_PrintUnformatted(body);
+            fprintf(stderr, "stream=%d\nin:   %s\ngot:  %.*s\nwant: %s\n", stream, in,
+                    (int)up.body.len, up.body.ptr, want);
+            exit(1);
+        }
+        /* The client's body is left as it was (compared as text: cJSON_Compare mismatches
+         * objects with duplicate keys). */
+        char *before = cJSON_PrintUnformatted(body), *after = cJSON_PrintUnformatted(req.body);
+        CHECK(before != NULL && after != NULL && strcmp(before, after) == 0);
+        free(before);
+        free(after);
+        free(want);
+        req_reset(&req);
+        ncases++;
+    }
+}
+
+static void expect_same_text(const openai_deployment_t *dep, const char *json)
+{
+    cJSON *body = cJSON_Parse(json);
+
+    if (body == NULL) {
+        fprintf(stderr, "test input does not parse: %s\n", json);
+        exit(1);
+    }
+    expect_same(dep, body);
+    cJSON_Delete(body);
+}
+
+static void test_fixed(void)
+{
+    static const char *const bodies[] = {
+        "{\"model\":\"gpt-mock\",\"messages\":[{\"role\":\"user\",\"content\":\"Say hello.\"}],"
+        "\"max_tokens\":16}",
+        "{\"model\":\"gpt-mock\",\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
+        "{}",
+        "{\"messages\":[]}",
+        "{\"model\":\"a\",\"model\":\"b\",\"stream\":false,\"stream\":true}",
+        "{\"stream_options\":{\"include_usage\":false,\"x\":1},\"model\":\"m\"}",
+        "{\"stream_options\":{\"x\":[1,2,{}],\"include_usage\":null,\"include_usage\":false}}",
+        "{\"stream_options\":{},\"stream_options\":{\"a\":1}}",
+        "{\"stream_options\":null}",
+        "{\"stream_options\":\"yes\",\"stream\":\"no\"}",
+        "{\"stream_options\":[1]}",
+        "{\"tags\":[\"a\"],\"tags\":[\"b\"],\"metadata\":{\"k\":\"v\"},\"fallbacks\":[\"m2\"],"
+        "\"guardrails\":[],\"cache\":{\"no-cache\":true},\"num_retries\":3,\"mock_response\":\"hi\","
+        "\"session_id\":\"s\",\"enable_history\":true,\"context_window_fallback_dict\":{},"
+        "\"user\":\"u\"}",
+        "{\"Model\":\"case\",\"STREAM\":true,\"model \":1,\"modelx\":2,\"\":3}",
+        "{\"temperature\":0.7,\"top_p\":1,\"n\":1,\"seed\":-42,\"presence_penalty\":-0.5,"
+        "\"frequency_penalty\":0,\"logit_bias\":{\"50256\":-100},\"x\":-0.0,\"y\":1e15,"
+        "\"z\":999999999999999,\"w\":-999999999999999,\"v\":1e300,\"u\":1.5e-300,"
+        "\"t\":0.1,\"s\":123456789.123456789,\"r\":2147483648,\"q\":-2147483649,\"p\":1e-7,"
+        "\"o\":4294967296.0,\"n2\":12345678901234567890}",
+        "{\"s\":\"quote\\\" backslash\\\\ slash/ \\b\\f\\n\\r\\t \\u0001\\u001f\\u007f "
+        "\\u00e9 \\u20ac \\ud83d\\ude00\",\"k\\\"ey\\n\":\"v\"}",
+        "{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"hi\"},"
+        "{\"type\":\"image_url\",\"image_url\":{\"url\":\"data:image/png;base64,AAAA\"}}]},"
+        "{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"id\":\"c1\",\"type\":"
+        "\"function\",\"function\":{\"name\":\"f\",\"arguments\":\"{\\\"a\\\":1}\"}}]},"
+        "{\"role\":\"tool\",\"tool_call_id\":\"c1\",\"content\":\"42\"}],"
+        "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\",\"parameters\":"
+        "{\"type\":\"object\",\"properties\":{},\"required\":[]}}}],\"tool_choice\":\"auto\","
+        "\"response_format\":{\"type\":\"json_object\"},\"stop\":[\"\\n\"],\"logprobs\":true}",
+        "{\"a\":[[[[[]]]],{},[{}],[null,true,false,0,\"\"]]}",
+    };
+    openai_deployment_t *dep = make_deployment("gpt-4o-mini", "Bearer k", NULL, false);
+    openai_deployment_t *odd = make_deployment("we\"ird\\model\n\x01", NULL, "org", true);
+
+    for (size_t i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {
+        expect_same_text(dep, bodies[i]);
+        expect_same_text(odd, bodies[i]);
+    }
+    free_deployment(dep);
+    free_deployment(odd);
+}
+
+/* A big body goes past the stack buffer and through the heap. */
+static void test_large(void)
+{
+    openai_deployment_t *dep = make_deployment("m", NULL, NULL, false);
+    cJSON *body = cJSON_CreateObject(), *msgs = cJSON_AddArrayToObject(body, "messages");
+    char text[3000];
+
+    memset(text, 'a', sizeof(text) - 1);
+    text[sizeof(text) - 1] = '\0';
+    text[100] = '"';
+    text[2000] = '\n';
+    for (int i = 0; i < 40; i++) {
+        cJSON *m = cJSON_CreateObject();
+        cJSON_AddStringToObject(m, "role", "user");
+        cJSON_AddStringToObject(m, "content", text);
+        cJSON_AddItemToArray(msgs, m);
+    }
+    cJSON_AddStringToObject(body, "model", "x");
+    expect_same(dep, body);
+    cJSON_Delete(body);
+    free_deployment(dep);
+}
+
+/* ---- random bodies ---- */
+
+static uint64_t rng = 0x9e3779b97f4a7c15ULL;
+
+static uint32_t rnd(uint32_t n)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return (uint32_t)(rng % n);
+}
+
+static const char *const key_pool[] = {
+    "model", "stream", "stream_options", "include_usage", "tags", "metadata", "fallbacks",
+    "cache", "messages", "content", "role", "temperature", "max_tokens", "user", "n", "a\"b",
+    "é", "",
+};
+
+/* Mostly plain text, so that the escapes land at every offset of the writer's 8-byte words. */
+static void random_string(char *buf, size_t cap)
+{
+    static const char alphabet[] = "ab \"\\/\n\t\x01\x1f\x7f\x80\xc3\xa9\xe2\x82\xac\xff{}[]:,0";
+    size_t n = rnd((uint32_t)cap);
+
+    for (size_t i = 0; i < n; i++)
+        buf[i] = rnd(4) ? 'a' + (char)rnd(26) : alphabet[rnd(sizeof(alphabet) - 1)];
+    buf[n] = '\0';
+}
+
+static cJSON *random_value(int depth)
+{
+    static const double numbers[] = {0,    1,     -1,  16,   0.5,   -0.0,  1e15,      -1e15,
+                                     1e14, 0.1,   0.7, 1e-5, 3e100, -2.25, 123456789, 2e9,
+                                     -3e9, 1e308, 42,  7.0,  1e16,  99999999999999.0};
+    char s[72];
+
+    switch (rnd(depth > 3 ? 5 : 7)) {
+    case 0:
+        return cJSON_CreateNull();
+    case 1:
+        return cJSON_CreateBool(rnd(2));
+    case 2:
+        return cJSON_CreateNumber(numbers[rnd(sizeof(numbers) / sizeof(numbers[0]))]);
+    case 3:
+        return cJSON_CreateNumber((double)(int32_t)(rnd(UINT32_MAX)) * (rnd(2) ? 1 : 1000.5));
+    case 4:
+        random_string(s, sizeof(s));
+        return cJSON_CreateString(s);
+    case 5: {
+        cJSON *a = cJSON_CreateArray();
+        for (uint32_t i = rnd(4); i > 0; i--)
+            cJSON_AddItemToArray(a, random_value(depth + 1));
+        return a;
+    }
+    default: {
+        cJSON *o = cJSON_CreateObject();
+        for (uint32_t i = rnd(5); i > 0; i--)
+            cJSON_AddItemToObject(o, key_pool[rnd(sizeof(key_pool) / sizeof(key_pool[0]))],
+                                  random_value(depth + 1));
+        return o;
+    }
+    }
+}
+
+static void test_random(void)
+{
+    openai_deployment_t *dep = make_deployment("gpt-4o-mini", NULL, NULL, false);
+
+    for (int i = 0; i < 3000; i++) {
+        cJSON *body = cJSON_CreateObject();
+        for (uint32_t k = rnd(8); k > 0; k--) {
+            /* Special keys often, so that duplicates and odd types of them come up. */
+            const char *key = rnd(2) ? key_pool[rnd(8)]
+                                     : ref_gateway_fields[rnd(sizeof(ref_gateway_fields) /
+                                                              sizeof(ref_gateway_fields[0]))];
+            cJSON_AddItemToObject(body, key, random_value(0));
+        }
+        expect_same(dep, body);
+        cJSON_Delete(body);
+    }
+    free_deployment(dep);
+}
+
+/* Headers: the plugin's own, minus those extra_headers replaces, then the extra ones. */
+static void test_headers(void)
+{
+    openai_deployment_t *dep = make_deployment("m", "Bearer k", "org-1", true);
+    gantry_req_t req = {0};
+    gantry_upstream_t up = {0};
+
+    req.body = cJSON_Parse("{\"model\":\"x\"}");
+    CHECK(openai_prepare(&req, &inst, dep, &up) == GANTRY_CONTINUE);
+    CHECK(up.nheaders == 3);
+    CHECK(strcmp(up.headers[0], "Content-Type: application/json") == 0);
+    CHECK(strcmp(up.headers[1], "OpenAI-Organization: org-1") == 0);
+    CHECK(strcmp(up.headers[2], "authorization: Token x") == 0);
+    req_reset(&req);
+    free_deployment(dep);
+
+    dep = make_deployment("m", "Bearer k", NULL, false);
+    req.body = cJSON_Parse("{\"model\":\"x\"}");
+    memset(&up, 0, sizeof(up));
+    CHECK(openai_prepare(&req, &inst, dep, &up) == GANTRY_CONTINUE);
+    CHECK(up.nheaders == 2);
+    CHECK(strcmp(up.headers[1], "Authorization: Bearer k") == 0);
+    req_reset(&req);
+    free_deployment(dep);
+}
+
+/* Every allocation failure ends in a clean FAIL, without leaks (the ASan build checks those). */
+static void test_alloc_failures(void)
+{
+    openai_deployment_t *dep = make_deployment("m", NULL, NULL, false);
+    cJSON *body = cJSON_CreateObject();
+    char text[5000];
+    bool passed = false;
+
+    memset(text, 'x', sizeof(text) - 1);
+    text[sizeof(text) - 1] = '\0';
+    cJSON_AddStringToObject(body, "a", text);
+    cJSON_AddStringToObject(body, "b", text);
+    cJSON_AddNumberToObject(body, "t", 0.25);
+    for (size_t budget = 0; !passed; budget++) {
+        gantry_req_t req = {0};
+        gantry_upstream_t up = {0};
+        gantry_action_t act;
+
+        req.body = cJSON_Duplicate(body, 1);
+        alloc_budget = budget;
+        act = openai_prepare(&req, &inst, dep, &up);
+        alloc_budget = SIZE_MAX;
+        CHECK(act == GANTRY_CONTINUE || (act == GANTRY_FAIL && req.failed));
+        passed = act == GANTRY_CONTINUE;
+        req_reset(&req);
+        CHECK(budget < 100);
+    }
+    cJSON_Delete(body);
+    free_deployment(dep);
+}
+
+int main(void)
+{
+    test_fixed();
+    test_large();
+    test_random();
+    test_headers();
+    test_alloc_failures();
+    printf("openai request: ok (%lu bodies)\n", ncases);
+    return 0;
+}
