@@ -213,6 +213,8 @@ void pipe_attempt_end(req_t *r, bool ok)
     if (d == NULL)
         return;
     r->attempt_dep = NULL;
+    if (ok && r->resp != NULL) /* tokens count toward the deployment's tpm window */
+        req_take_usage(r, cJSON_GetObjectItemCaseSensitive(r->resp, "usage"));
     int64_t now = now_us();
     rt_outcome_t o = {.ok = ok};
     o.aborted = !ok && (!r->failed || r->client_gone);

@@ -89,14 +89,13 @@ enum attr {
 };
 
 static const char *const attr_names[] = {
-    "model",         "key",           "key_alias", "user",          "team",
-    "customer",      "key_metadata",  "team_metadata",              "tags",
-    "header",        "prompt_tokens", "has_tools", "has_images",    "time",
-    NULL,
+    "model",         "key",          "key_alias",     "user", "team",
+    "customer",      "key_metadata", "team_metadata", "tags", "header",
+    "prompt_tokens", "has_tools",    "has_images",    "time", NULL,
 };
 
 typedef struct rule {
-    uint32_t conds; /* bit per enum attr present in `match` */
+    uint32_t conds;            /* bit per enum attr present in `match` */
     patlist_t str[A_TAGS + 1]; /* model, key, key_alias, user, team, customer, tags (by attr) */
     fieldlist_t key_md, team_md, header;
     int64_t tok_lo, tok_hi; /* inclusive */
@@ -132,7 +131,9 @@ typedef struct loader {
     cfg_doc_t **docs; /* the policy files' documents, alive until the end of pol_load() */
     size_t ndocs, doccap;
     size_t nfiles;
+    size_t nseen; /* rules read, enabled or not: bounds the work a huge document can cause */
     const char *catch_all; /* the first enabled rule that matches everything, if any */
+    bool catch_all_warned;
 } loader_t;
 
 static void perr(loader_t *L, const cfg_node_t *n, const char *fmt, ...)
@@ -627,8 +628,9 @@ static void parse_time(loader_t *L, rule_t *r, const cfg_pair_t *p)
     const cfg_node_t *m = p->value;
     timewin_t *w = &r->time;
     if (m->kind != CFG_MAP) {
-        perr(L, m, "'time' must be a map like {between: \"09:00-18:00\", days: [mon-fri], "
-                   "tz: Europe/Berlin}");
+        perr(L, m,
+             "'time' must be a map like {between: \"09:00-18:00\", days: [mon-fri], "
+             "tz: Europe/Berlin}");
         return;
     }
     if (!check_keys(L, m, "time key", keys))
@@ -647,11 +649,14 @@ static void parse_time(loader_t *L, rule_t *r, const cfg_pair_t *p)
     w->outside = outside != NULL;
     if (range != NULL && range->kind != CFG_NULL) {
         if (range->kind != CFG_STR || !parse_range(range->str, &w->start, &w->end)) {
-            perr(L, range, "time range must be \"HH:MM-HH:MM\" (24-hour clock, e.g. "
-                           "\"09:00-18:00\" or \"22:00-06:00\")");
+            perr(L, range,
+                 "time range must be \"HH:MM-HH:MM\" (24-hour clock, e.g. "
+                 "\"09:00-18:00\" or \"22:00-06:00\")");
         } else if (w->start == w->end % 1440) {
-            perr(L, range, "time range \"%s\" starts where it ends (for whole days use only "
-                           "'days')", range->str);
+            perr(L, range,
+                 "time range \"%s\" starts where it ends (for whole days use only "
+                 "'days')",
+                 range->str);
         } else {
             w->has_range = true;
         }
@@ -668,8 +673,10 @@ static void parse_time(loader_t *L, rule_t *r, const cfg_pair_t *p)
             for (size_t i = 0; i < n; i++) {
                 const cfg_node_t *d = days->kind == CFG_SEQ ? days->items[i] : days;
                 if (d->kind != CFG_STR || !parse_days_item(d->str, &w->days))
-                    perr(L, d, "'%s' is not a day: use mon, tue, wed, thu, fri, sat, sun or a "
-                               "range like mon-fri", d->kind == CFG_STR ? d->str : "(not a string)");
+                    perr(L, d,
+                         "'%s' is not a day: use mon, tue, wed, thu, fri, sat, sun or a "
+                         "range like mon-fri",
+                         d->kind == CFG_STR ? d->str : "(not a string)");
             }
         }
     }
@@ -747,8 +754,9 @@ static void parse_restrict(loader_t *L, rule_t *r, const cfg_node_t *m)
     const cfg_node_t *tag = cfg_map_get(m, "tag"), *region = cfg_map_get(m, "region");
     const cfg_node_t *cheap = cfg_map_get(m, "cheapest");
     if (tag == NULL && region == NULL) {
-        perr(L, m, "restrict needs 'tag' and/or 'region' (for the cheapest deployment alone use "
-                   "`prefer: cheapest`)");
+        perr(L, m,
+             "restrict needs 'tag' and/or 'region' (for the cheapest deployment alone use "
+             "`prefer: cheapest`)");
         return;
     }
     if (tag != NULL && get_string(L, tag, "restrict tag") != NULL)
@@ -762,8 +770,8 @@ static void parse_restrict(loader_t *L, rule_t *r, const cfg_node_t *m)
 
 static void parse_action(loader_t *L, rule_t *r, const cfg_node_t *m)
 {
-    static const char *const keys[] = {"route", "route_deployment", "restrict", "prefer",
-                                       "reject", "status", NULL};
+    static const char *const keys[] = {"route",  "route_deployment", "restrict", "prefer",
+                                       "reject", "status",           NULL};
     if (m->kind != CFG_MAP) {
         perr(L, m, "action must be a map like {route: <group>} or {reject: <message>}, not %s",
              cfg_kind_name(m->kind));
@@ -778,8 +786,10 @@ static void parse_action(loader_t *L, rule_t *r, const cfg_node_t *m)
             continue;
         if (verb != NULL) {
             cfg_node_t at = key_node(p);
-            perr(L, &at, "an action does one thing: '%s' and '%s' cannot be combined (write two "
-                         "rules)", verb->key, p->key);
+            perr(L, &at,
+                 "an action does one thing: '%s' and '%s' cannot be combined (write two "
+                 "rules)",
+                 verb->key, p->key);
             return;
         }
         verb = p;
@@ -836,6 +846,11 @@ static void parse_rule(loader_t *L, const cfg_node_t *rn, const char *setname, s
              cfg_kind_name(rn->kind));
         return;
     }
+    if (++L->nseen > POL_MAX_RULES) {
+        if (L->nseen == POL_MAX_RULES + 1)
+            perr(L, rn, "more than %d policy rules", POL_MAX_RULES);
+        return;
+    }
     unsigned before = L->errors;
     check_keys(L, rn, "rule key", keys);
     rule_t r;
@@ -872,8 +887,8 @@ static void parse_rule(loader_t *L, const cfg_node_t *rn, const char *setname, s
         for (size_t i = 0; i < L->nnames; i++) {
             if (strcmp(L->names[i].name, r.res.rule) == 0) {
                 const cfg_node_t *prev = L->names[i].node;
-                perr(L, name_at, "rule name '%s' is already used at %s:%u", r.res.rule,
-                     prev->file, prev->line);
+                perr(L, name_at, "rule name '%s' is already used at %s:%u", r.res.rule, prev->file,
+                     prev->line);
                 break;
             }
         }
@@ -883,16 +898,16 @@ static void parse_rule(loader_t *L, const cfg_node_t *rn, const char *setname, s
     if (L->errors != before || !on)
         return; /* disabled rules are checked like the others, then left out */
 
-    if (L->catch_all != NULL)
-        cfg_warn(rn, "rule '%s' can never match: rule '%s' before it matches every request",
+    if (L->catch_all != NULL && !L->catch_all_warned) {
+        /* Once is enough: every later rule is hidden by the same one. */
+        cfg_warn(rn,
+                 "rule '%s' and the rules after it can never match: rule '%s' before them "
+                 "matches every request",
                  r.res.rule, L->catch_all);
-    else if (r.conds == 0)
+        L->catch_all_warned = true;
+    } else if (L->catch_all == NULL && r.conds == 0)
         L->catch_all = r.res.rule;
     pol_set_t *set = L->set;
-    if (set->nrules >= POL_MAX_RULES) {
-        perr(L, rn, "more than %d policy rules", POL_MAX_RULES);
-        return;
-    }
     if (!grow(L, (void **)&set->rules, &set->cap, set->nrules, sizeof *set->rules))
         return;
     set->rules[set->nrules++] = r;
@@ -903,8 +918,10 @@ static void load_policy(loader_t *L, const cfg_node_t *m, const char *default_na
 {
     static const char *const keys[] = {"name", "description", "rules", NULL};
     if (m->kind != CFG_MAP) {
-        perr(L, m, "a policy must be a map with 'rules:' (and optionally 'name:', "
-                   "'description:'), not %s", cfg_kind_name(m->kind));
+        perr(L, m,
+             "a policy must be a map with 'rules:' (and optionally 'name:', "
+             "'description:'), not %s",
+             cfg_kind_name(m->kind));
         return;
     }
     check_keys(L, m, "policy key", keys);
@@ -1082,8 +1099,10 @@ pol_set_t *pol_load(const cfg_node_t *spec, const char *config_dir, pol_target_f
             }
         }
     } else {
-        perr(&L, spec, "policies must be a file path, a list of file paths, or a map with "
-                       "'rules:', not %s", cfg_kind_name(spec->kind));
+        perr(&L, spec,
+             "policies must be a file path, a list of file paths, or a map with "
+             "'rules:', not %s",
+             cfg_kind_name(spec->kind));
     }
     for (size_t i = 0; i < L.ndocs; i++)
         cfg_doc_free(L.docs[i]);
@@ -1201,7 +1220,8 @@ static bool md_match(const fieldlist_t *l, const cJSON *obj)
 {
     for (size_t i = 0; i < l->n; i++) {
         const field_t *f = &l->v[i];
-        const cJSON *j = cJSON_IsObject(obj) ? cJSON_GetObjectItemCaseSensitive(obj, f->name) : NULL;
+        const cJSON *j =
+            cJSON_IsObject(obj) ? cJSON_GetObjectItemCaseSensitive(obj, f->name) : NULL;
         if (j != NULL && cJSON_IsNull(j))
             j = NULL; /* a field set to null is as good as absent */
         if (f->present >= 0) {

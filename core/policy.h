@@ -1,6 +1,6 @@
 /*
- * policy: custom routing rules.  A policy set is an ordered list of rules read from YAML policy files
- * (in policies/, listed under the config's top-level `policies:` key) or written inline.  Each
+ * policy: custom routing rules.  A policy set is an ordered list of rules read from YAML policy
+ * files (in policies/, listed under the config's top-level `policies:` key) or written inline. Each
  * rule matches on request attributes (model, key, team, user, customer, metadata, tags, headers,
  * prompt size, tools, images, time of day) and names one action (route to another group or a
  * deployment, restrict the pick to a tag or region, prefer the cheapest deployment, or reject).
@@ -10,9 +10,9 @@
  * the offending node, so a running generation never meets a rule it cannot evaluate.  After
  * pol_load() the set is immutable: pol_eval() reads it without locks from any thread.
  *
- * Time zones come from the system's TZif files (/usr/share/zoneinfo, or $TZDIR), parsed here once at
- * load (policy_tz.c).  We do not switch TZ and call localtime(): that changes process-wide state and
- * is not safe while other threads format times.
+ * Time zones come from the system's TZif files (/usr/share/zoneinfo, or $TZDIR), parsed here once
+ * at load (policy_tz.c).  We do not switch TZ and call localtime(): that changes process-wide state
+ * and is not safe while other threads format times.
  */
 #ifndef GANTRY_POLICY_H
 #define GANTRY_POLICY_H
@@ -55,9 +55,10 @@ size_t pol_count(const pol_set_t *p);
 /* The request as the rules see it.  Everything is borrowed for the duration of pol_eval(). */
 typedef struct pol_input {
     const char *model; /* requested model group */
-    const char *key_alias, *key_hash, *user_id, *team_id, *customer; /* may be NULL */
-    const cJSON *key_metadata, *team_metadata;                        /* objects or NULL */
-    const char *const *tags;                                          /* request/key/team tags (union) */
+    /* May be NULL.  key_hash is the stored hash of the virtual key, never the key itself. */
+    const char *key_alias, *key_hash, *user_id, *team_id, *customer;
+    const cJSON *key_metadata, *team_metadata; /* objects or NULL */
+    const char *const *tags;                   /* request/key/team tags (union) */
     size_t ntags;
     /* Header lookup by lowercase name; returns the value or NULL (not NUL-terminated: *len).  May
      * be NULL: then no header is present. */
@@ -80,7 +81,7 @@ typedef enum pol_action {
 /* What the matching rule asks for.  All strings are owned by the set and live as long as it. */
 typedef struct pol_result {
     pol_action_t action;
-    const char *rule;     /* rule name (for logs/headers): printable ASCII, no quotes or backslashes */
+    const char *rule; /* rule name (for logs/headers): printable ASCII, no quotes or backslashes */
     const char *target;   /* ROUTE_GROUP: group; ROUTE_DEPLOYMENT: deployment id */
     const char *tag;      /* RESTRICT: deployments must carry this tag (litellm_params.tags /
                              model_info.tags) or NULL */

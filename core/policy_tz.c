@@ -30,8 +30,8 @@
 
 /* One date rule of a POSIX TZ string. */
 typedef struct tz_rule {
-    char kind;    /* 'J': Julian day 1..365 without Feb 29; 'D': zero-based day 0..365; 'M' */
-    int day;      /* 'J' / 'D' */
+    char kind; /* 'J': Julian day 1..365 without Feb 29; 'D': zero-based day 0..365; 'M' */
+    int day;   /* 'J' / 'D' */
     int mon, week, wday; /* 'M': month 1..12, week 1..5 (5 = last), weekday 0..6 (0 = Sunday) */
     int32_t time; /* seconds after local midnight (may be negative or past 24h, RFC 8536 3.3.1) */
 } tz_rule_t;
@@ -44,10 +44,10 @@ typedef struct tz_posix {
 
 struct pol_tz {
     char *name;
-    size_t n;        /* transitions */
-    int64_t *at;     /* transition instants, strictly ascending */
-    uint8_t *type;   /* local time type that starts at at[i] */
-    int32_t *utoff;  /* offset of each type */
+    size_t n;       /* transitions */
+    int64_t *at;    /* transition instants, strictly ascending */
+    uint8_t *type;  /* local time type that starts at at[i] */
+    int32_t *utoff; /* offset of each type */
     size_t ntypes;
     bool has_footer; /* a non-empty POSIX TZ string governs instants after the last transition */
     tz_posix_t footer;

@@ -23,7 +23,7 @@ static const char *fuzz_env(const char *name, void *arg)
     return strcmp(name, "REGION") == 0 ? "eu" : NULL;
 }
 
-/* Accept most targets, refuse names starting with 'x', so both outcomes of the check are reached. */
+/* Accept most targets but refuse names starting with 'x', so both outcomes are reached. */
 static bool fuzz_known(void *arg, char kind, const char *name)
 {
     (void)arg;
@@ -101,7 +101,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     static cJSON *key_md, *team_md;
     if (key_md == NULL) {
-        key_md = cJSON_Parse("{\"tier\":\"gold\",\"level\":3,\"internal\":false,\"tags\":[\"a\",1]}");
+        key_md =
+            cJSON_Parse("{\"tier\":\"gold\",\"level\":3,\"internal\":false,\"tags\":[\"a\",1]}");
         team_md = cJSON_Parse("{\"data_residency\":\"eu\",\"frozen\":null}");
     }
     static const char *const tags[] = {"batch", "team:ml", NULL};

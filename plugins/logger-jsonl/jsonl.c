@@ -6,7 +6,7 @@
  */
 #include "jsonl_int.h"
 
-#include <stdio.h>
+#include <stddef.h>
 #include <string.h>
 #include <time.h>
 
@@ -28,10 +28,8 @@ static void put(jl_out_t *o, const char *s, size_t n)
     o->len += n;
 }
 
-static void put_lit(jl_out_t *o, const char *s)
-{
-    put(o, s, strlen(s));
-}
+/* A string literal: its length is known at compile time. */
+#define put_lit(o, s) put((o), "" s, sizeof(s) - 1)
 
 /*
  * Length of the well-formed UTF-8 sequence at s[0] (RFC 3629: no overlongs, no surrogates,
@@ -71,6 +69,21 @@ static size_t utf8_seq(const unsigned char *s, size_t n)
 }
 
 /*
+ * Bytes copied as they are: printable ASCII (DEL included) except '"' and '\\'.  A table, because
+ * put_str() asks once per byte.  Bytes from 0x80 on are 0 (UTF-8 is checked separately).
+ */
+static const unsigned char plain_ascii[256] = {
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 0x00 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 0x10 */
+    1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0x20 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0x30 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0x40 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1, /* 0x50 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0x60 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0x70 */
+};
+
+/*
  * A JSON string: quotes, backslashes and control characters escaped, valid UTF-8 passed through,
  * malformed bytes replaced by U+FFFD (so the line stays valid JSON for strict parsers), and at
  * most `max` input bytes kept, cut on a character boundary and marked with "...".
@@ -83,9 +96,22 @@ static void put_str(jl_out_t *o, gantry_str_t s, size_t max)
 
     put(o, "\"", 1);
     while (i < n && p != NULL) {
-        unsigned char c = p[i];
+        unsigned char c;
         size_t len;
 
+        /*
+         * Copy a run of printable ASCII that needs no escaping in one piece.  It stops at `max`:
+         * whatever byte comes next is then cut off below, as it would be one byte at a time.
+         */
+        size_t end = n < max ? n : max, j = i;
+        while (j < end && plain_ascii[p[j]])
+            j++;
+        if (j > i) {
+            put(o, (const char *)&p[i], j - i);
+            i = j;
+            continue;
+        }
+        c = p[i];
         if (c < 0x80) {
             if (i + 1 > max)
                 goto truncated;
@@ -143,12 +169,29 @@ static void put_opt_str(jl_out_t *o, gantry_str_t s, size_t max)
         put_str(o, s, max);
 }
 
+/*
+ * Integers are formatted by hand: snprintf costs about as much per number as the rest of the line
+ * around it.  Digits of v into the end of tmp; returns where they start.
+ */
+static char *format_u64(char *end, uint64_t v)
+{
+    do {
+        *--end = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    return end;
+}
+
 static void put_i64(jl_out_t *o, int64_t v)
 {
     char tmp[24];
-    int n = snprintf(tmp, sizeof(tmp), "%lld", (long long)v);
+    /* The magnitude in unsigned arithmetic, so that INT64_MIN has one too. */
+    uint64_t mag = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+    char *p = format_u64(tmp + sizeof(tmp), mag);
 
-    put(o, tmp, (size_t)n);
+    if (v < 0)
+        *--p = '-';
+    put(o, p, (size_t)(tmp + sizeof(tmp) - p));
 }
 
 /* A count that is null when unknown (-1). */
@@ -167,46 +210,118 @@ static void put_count(jl_out_t *o, int64_t v)
 static void put_ms(jl_out_t *o, int64_t us)
 {
     char tmp[32];
-    int n;
+    char *end = tmp + sizeof(tmp), *p;
+    int64_t frac;
 
     if (us < 0) {
         put_lit(o, "null");
         return;
     }
-    n = snprintf(tmp, sizeof(tmp), "%lld.%03lld", (long long)(us / 1000), (long long)(us % 1000));
-    put(o, tmp, (size_t)n);
+    frac = us % 1000;
+    *--end = (char)('0' + frac % 10);
+    *--end = (char)('0' + frac / 10 % 10);
+    *--end = (char)('0' + frac / 100);
+    *--end = '.';
+    p = format_u64(end, (uint64_t)(us / 1000));
+    put(o, p, (size_t)(tmp + sizeof(tmp) - p));
 }
 
 static void put_bool(jl_out_t *o, bool b)
 {
-    put_lit(o, b ? "true" : "false");
+    if (b)
+        put_lit(o, "true");
+    else
+        put_lit(o, "false");
 }
 
-/* ISO 8601 UTC with milliseconds: "2025-01-31T12:34:56.789Z". */
-static void put_ts(jl_out_t *o, int64_t unix_ms)
+/* Two digits, zero-padded, of a value in 0..99. */
+static char *put2(char *p, int v)
 {
-    time_t secs = (time_t)(unix_ms / 1000);
-    struct tm tm;
-    char tmp[40];
-    int n;
+    p[0] = (char)('0' + v / 10);
+    p[1] = (char)('0' + v % 10);
+    return p + 2;
+}
 
-    if (unix_ms < 0 || gmtime_r(&secs, &tm) == NULL) {
+/*
+ * The "\"YYYY-MM-DDTHH:MM:SS." part of the timestamps of one second into ts; false when gmtime_r
+ * cannot express it.  The year is at least four digits ("%04d"); it is never negative here,
+ * since times before 1970 are not formatted.
+ */
+static bool format_second(jl_ts_cache_t *ts, int64_t secs)
+{
+    time_t t = (time_t)secs;
+    struct tm tm;
+    char year[16], *y, *p = ts->text;
+
+    if (gmtime_r(&t, &tm) == NULL || tm.tm_year < -1900)
+        return false;
+    y = format_u64(year + sizeof(year), (uint64_t)(tm.tm_year + 1900));
+    *p++ = '"';
+    for (ptrdiff_t pad = 4 - (year + sizeof(year) - y); pad > 0; pad--)
+        *p++ = '0';
+    memcpy(p, y, (size_t)(year + sizeof(year) - y));
+    p += year + sizeof(year) - y;
+    *p++ = '-';
+    p = put2(p, tm.tm_mon + 1);
+    *p++ = '-';
+    p = put2(p, tm.tm_mday);
+    *p++ = 'T';
+    p = put2(p, tm.tm_hour);
+    *p++ = ':';
+    p = put2(p, tm.tm_min);
+    *p++ = ':';
+    p = put2(p, tm.tm_sec);
+    *p++ = '.';
+    ts->len = (size_t)(p - ts->text);
+    ts->sec = secs;
+    ts->valid = true;
+    return true;
+}
+
+/*
+ * ISO 8601 UTC with milliseconds: "2025-01-31T12:34:56.789Z".  Lines of the same second share
+ * everything up to the milliseconds, so that part comes from `cache` (when given) and gmtime_r
+ * runs once per second rather than once per line.
+ */
+static void put_ts(jl_out_t *o, int64_t unix_ms, jl_ts_cache_t *cache)
+{
+    jl_ts_cache_t local;
+    jl_ts_cache_t *ts = cache != NULL ? cache : &local;
+    int64_t secs = unix_ms / 1000;
+    int ms = (int)(unix_ms % 1000);
+    char tail[5];
+
+    if (unix_ms < 0) {
         put_lit(o, "null");
         return;
     }
-    n = snprintf(tmp, sizeof(tmp), "\"%04d-%02d-%02dT%02d:%02d:%02d.%03dZ\"", tm.tm_year + 1900,
-                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                 (int)(unix_ms % 1000));
-    put(o, tmp, (size_t)n);
+    if (cache == NULL || !cache->valid || cache->sec != secs) {
+        if (!format_second(ts, secs)) {
+            put_lit(o, "null");
+            return;
+        }
+    }
+    put(o, ts->text, ts->len);
+    tail[0] = (char)('0' + ms / 100);
+    put2(tail + 1, ms % 100);
+    tail[3] = 'Z';
+    tail[4] = '"';
+    put(o, tail, sizeof(tail));
 }
 
 size_t jl_build_line(const gantry_req_info_t *info, int64_t now_ms, char *buf, size_t cap)
+{
+    return jl_build_line_cached(info, now_ms, NULL, buf, cap);
+}
+
+size_t jl_build_line_cached(const gantry_req_info_t *info, int64_t now_ms, jl_ts_cache_t *ts,
+                            char *buf, size_t cap)
 {
     jl_out_t o = {buf, 0, cap, false};
 
     /* The arrival time: with latency_ms it also gives the end, and it orders lines by request. */
     put_lit(&o, "{\"ts\":");
-    put_ts(&o, info->start_unix_ms > 0 ? info->start_unix_ms : now_ms);
+    put_ts(&o, info->start_unix_ms > 0 ? info->start_unix_ms : now_ms, ts);
     put_lit(&o, ",\"request_id\":");
     put_str(&o, info->request_id, JL_FIELD_MAX);
     put_lit(&o, ",\"route\":");
@@ -264,6 +379,7 @@ void jl_log(gantry_req_t *req, void *state, void *worker_state)
     jl_slot_t *slot = worker_state != NULL ? worker_state : jl->shared;
     bool shared = worker_state == NULL;
     gantry_req_info_t info;
+    int64_t now_ms;
     size_t n;
     bool kick = false;
 
@@ -277,9 +393,11 @@ void jl_log(gantry_req_t *req, void *state, void *worker_state)
      * A worker's own slot has a scratch buffer only it uses, so the line is built before taking
      * the lock.  The shared slot's scratch is shared too, so it is built under the lock.
      */
+    /* The clock is read only when the line needs it. */
+    now_ms = info.start_unix_ms > 0 ? 0 : host->unix_ms();
     if (shared)
         pthread_mutex_lock(&slot->lock);
-    n = jl_build_line(&info, host->unix_ms(), slot->scratch, JL_LINE_MAX);
+    n = jl_build_line_cached(&info, now_ms, &slot->ts, slot->scratch, JL_LINE_MAX);
     if (!shared)
         pthread_mutex_lock(&slot->lock);
     if (n == 0 || n > jl->buf_size - slot->len) {

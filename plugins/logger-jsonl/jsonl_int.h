@@ -21,6 +21,14 @@
 #define JL_FIELD_MAX 256
 #define JL_ERROR_MAX 1024
 
+/* The start of the timestamps of one second, "\"YYYY-MM-DDTHH:MM:SS.", kept between lines. */
+typedef struct jl_ts_cache {
+    bool valid;
+    int64_t sec;
+    size_t len;
+    char text[40];
+} jl_ts_cache_t;
+
 /*
  * One buffer that log() appends to: one per worker, plus a shared one for calls that arrive
  * without worker state.  `buf`, `len`, `dropped`, `kicked` and `retired` are guarded by `lock`;
@@ -35,6 +43,7 @@ typedef struct jl_slot {
     bool kicked;      /* the writer was already woken for this fill */
     bool retired;     /* worker_fini() ran: the writer frees the slot once it is drained */
     char *scratch;    /* JL_LINE_MAX bytes to build a line in before taking the lock */
+    jl_ts_cache_t ts; /* belongs with scratch: the timestamp prefix of the last line built */
     struct jl_slot *next;
 } jl_slot_t;
 
@@ -76,6 +85,9 @@ typedef struct jl_instance {
 void jl_log(gantry_req_t *req, void *state, void *worker_state);
 /* Build the line of `info` (ending in '\n') into buf; returns its length, 0 if it did not fit. */
 size_t jl_build_line(const gantry_req_info_t *info, int64_t now_ms, char *buf, size_t cap);
+/* The same, reusing the timestamp prefix in *ts (zeroed at first) when the second is the same. */
+size_t jl_build_line_cached(const gantry_req_info_t *info, int64_t now_ms, jl_ts_cache_t *ts,
+                            char *buf, size_t cap);
 
 /* jsonl_writer.c */
 jl_slot_t *jl_slot_new(jl_instance_t *jl);

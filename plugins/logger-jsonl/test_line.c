@@ -121,12 +121,61 @@ static void test_unknowns(void)
           NULL);
 }
 
+/*
+ * The hand-written number formatting at its edges, and the per-second timestamp cache: a line of
+ * another second (earlier, later, or the same second of another day) must not reuse the prefix.
+ */
+static void test_numbers_and_cached_ts(void)
+{
+    gantry_req_info_t info = base_info();
+    jl_ts_cache_t ts;
+    char buf[JL_LINE_MAX];
+
+    memset(&ts, 0, sizeof(ts));
+    info.status = -7;
+    info.attempts = 0;
+    info.duration_us = 0;
+    info.ttft_us = 999;
+    info.upstream_us = 1000;
+    info.overhead_us = INT64_MAX;
+    info.total_tokens = INT64_MAX;
+    CHECK(jl_build_line_cached(&info, 0, &ts, buf, sizeof(buf)) > 0);
+    CHECK(strstr(buf, "\"ts\":\"2025-01-31T12:34:56.789Z\"") != NULL);
+    CHECK(strstr(buf, "\"status\":-7,") != NULL);
+    CHECK(strstr(buf, "\"attempts\":0,") != NULL);
+    CHECK(strstr(buf, "\"latency_ms\":0.000,\"ttft_ms\":0.999,\"upstream_ms\":1.000,"
+                      "\"overhead_ms\":9223372036854775.807,") != NULL);
+    CHECK(strstr(buf, "\"total_tokens\":9223372036854775807,") != NULL);
+
+    info.start_unix_ms = 1738326896001LL; /* same second: from the cache */
+    CHECK(jl_build_line_cached(&info, 0, &ts, buf, sizeof(buf)) > 0);
+    CHECK(strstr(buf, "\"ts\":\"2025-01-31T12:34:56.001Z\"") != NULL);
+    info.start_unix_ms = 1738326897000LL; /* the next second */
+    CHECK(jl_build_line_cached(&info, 0, &ts, buf, sizeof(buf)) > 0);
+    CHECK(strstr(buf, "\"ts\":\"2025-01-31T12:34:57.000Z\"") != NULL);
+    info.start_unix_ms = 1738240497000LL; /* one day earlier */
+    CHECK(jl_build_line_cached(&info, 0, &ts, buf, sizeof(buf)) > 0);
+    CHECK(strstr(buf, "\"ts\":\"2025-01-30T12:34:57.000Z\"") != NULL);
+    info.start_unix_ms = 253402300799999LL; /* the last millisecond of year 9999, then 10000 */
+    CHECK(jl_build_line_cached(&info, 0, &ts, buf, sizeof(buf)) > 0);
+    CHECK(strstr(buf, "\"ts\":\"9999-12-31T23:59:59.999Z\"") != NULL);
+    info.start_unix_ms = 253402300800000LL;
+    CHECK(jl_build_line_cached(&info, 0, &ts, buf, sizeof(buf)) > 0);
+    CHECK(strstr(buf, "\"ts\":\"10000-01-01T00:00:00.000Z\"") != NULL);
+    info.start_unix_ms = 0; /* falls back to now_ms: second 0 on a cache that holds another */
+    CHECK(jl_build_line_cached(&info, 5, &ts, buf, sizeof(buf)) > 0);
+    CHECK(strstr(buf, "\"ts\":\"1970-01-01T00:00:00.005Z\"") != NULL);
+    CHECK(jl_build_line_cached(&info, -1, &ts, buf, sizeof(buf)) > 0);
+    CHECK(strstr(buf, "\"ts\":null,") != NULL);
+}
+
 int main(void)
 {
     test_golden();
     test_escaping();
     test_truncation_and_overflow();
     test_unknowns();
+    test_numbers_and_cached_ts();
     printf("jsonl line: ok\n");
     return 0;
 }

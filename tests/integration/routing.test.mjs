@@ -175,15 +175,16 @@ describe('routing', () => {
             await mock.behave([
                 { model: 'lat-fast', latency_ms: 10 },
                 { model: 'lat-slow', latency_ms: 250 },
-                { model: 'tie-a', latency_ms: 100 },
-                { model: 'tie-b', latency_ms: 106 },
+                { model: 'tie-a', latency_ms: 400 },
+                { model: 'tie-b', latency_ms: 410 },
                 { model: 'wide-a', latency_ms: 100 },
-                { model: 'wide-b', latency_ms: 150 },
+                { model: 'wide-b', latency_ms: 200 },
                 { model: 'wide2-a', latency_ms: 100 },
-                { model: 'wide2-b', latency_ms: 150 },
-                /* Streams: early first token but slow overall, vs late first token but fast overall. */
-                { model: 'ttft-early', latency_ms: 10, chunks: 3, chunk_delay_ms: 90 },
-                { model: 'ttft-late', latency_ms: 180, chunks: 3 },
+                { model: 'wide2-b', latency_ms: 200 },
+                /* Streams: early first token but slow overall (first content chunk ~80 ms, done ~430 ms),
+                 * vs late first token but faster overall (both ~300 ms). */
+                { model: 'ttft-early', latency_ms: 10, chunks: 6, chunk_delay_ms: 70 },
+                { model: 'ttft-late', latency_ms: 300, chunks: 3 },
             ]);
             gw = await gateway({
                 router_settings: { routing_strategy: 'latency-based-routing' },
@@ -200,7 +201,7 @@ describe('routing', () => {
             });
             gwWide = await gateway({
                 router_settings: { routing_strategy: 'latency-based-routing',
-                                   routing_strategy_args: { lowest_latency_buffer: 0.6 } },
+                                   routing_strategy_args: { lowest_latency_buffer: 1.5 } },
                 model_list: [
                     mockModelDeployment(mock, { name: 'wide', id: 'wide2-a' }),
                     mockModelDeployment(mock, { name: 'wide', id: 'wide2-b' }),
@@ -222,16 +223,19 @@ describe('routing', () => {
             assert.ok((c['lat-fast'] ?? 0) >= 29, `fast deployment got ${c['lat-fast']} of 30 after warm-up; ${JSON.stringify(c)}`);
         });
 
-        it('shares load between near-ties within the default 10 % buffer (100 vs 106 ms)', T, async () => {
-            assertAllOk(await sequential(gw, 'tie', 6), 'warm-up');
-            const res = await sequential(gw, 'tie', 30);
+        /* 2.5 % apart: within the 10 % buffer even with tens of ms of scheduling noise.  (Noise also
+         * makes a strict-minimum pick flip now and then, so this mostly guards against starving a
+         * near-tie; the lowest_latency_buffer test below is the sharp one.) */
+        it('shares load between near-ties within the default 10 % buffer (400 vs 410 ms)', T, async () => {
+            assertAllOk(await sequential(gw, 'tie', 4), 'warm-up');
+            const res = await sequential(gw, 'tie', 24);
             assertAllOk(res, 'tie');
             const c = counts(res);
-            assert.ok((c['tie-a'] ?? 0) >= 5 && (c['tie-b'] ?? 0) >= 5,
-                      `near-ties must share load (each ≥ 5 of 30): ${JSON.stringify(c)}`);
+            assert.ok((c['tie-a'] ?? 0) >= 4 && (c['tie-b'] ?? 0) >= 4,
+                      `near-ties must share load (each ≥ 4 of 24): ${JSON.stringify(c)}`);
         });
 
-        it('does not share beyond the buffer (100 vs 150 ms, default 0.1), does within lowest_latency_buffer: 0.6', T, async () => {
+        it('does not share beyond the buffer (100 vs 200 ms, default 0.1), does within lowest_latency_buffer: 1.5', T, async () => {
             const [narrow, wide] = await Promise.all([
                 (async () => {
                     assertAllOk(await sequential(gw, 'wide', 6), 'warm-up');
@@ -246,13 +250,13 @@ describe('routing', () => {
             assertAllOk(wide, 'buffer 0.6');
             const cn = counts(narrow);
             const cw = counts(wide);
-            assert.ok((cn['wide-a'] ?? 0) >= 28, `buffer 0.1: 150 ms is not a near-tie of 100 ms; ${JSON.stringify(cn)}`);
+            assert.ok((cn['wide-a'] ?? 0) >= 28, `buffer 0.1: 200 ms is not a near-tie of 100 ms; ${JSON.stringify(cn)}`);
             assert.ok((cw['wide2-a'] ?? 0) >= 5 && (cw['wide2-b'] ?? 0) >= 5,
-                      `buffer 0.6: 150 ms is within 60 % of 100 ms, both must get traffic; ${JSON.stringify(cw)}`);
+                      `buffer 1.5: 200 ms is within 150 % of 100 ms, both must get traffic; ${JSON.stringify(cw)}`);
         });
 
         it('judges streams by time to first token, not by total time', T, async () => {
-            /* ttft-early: first token ~10 ms, done ~280 ms.  ttft-late: first token ~180 ms, done ~180 ms. */
+            /* ttft-early: first token ~80 ms, done ~430 ms.  ttft-late: first token ~300 ms, done ~300 ms. */
             const warm = await sequential(gw, 'ttft', 6, { stream: true });
             assertAllOk(warm, 'warm-up');
             const res = await sequential(gw, 'ttft', 20, { stream: true });

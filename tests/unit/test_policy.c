@@ -27,8 +27,8 @@ static char errs[16384]; /* what the last load wrote to stderr */
 
 static bool known_target(void *arg, char kind, const char *name)
 {
-    static const char *const groups[] = {"gpt-4o", "gpt-4o-mini", "vision-model", "cheap", "big",
-                                         NULL};
+    static const char *const groups[] = {"gpt-4o", "gpt-4o-mini", "vision-model",
+                                         "cheap",  "big",         NULL};
     static const char *const deps[] = {"dep-eu-1", "dep-us-1", NULL};
     const char *const *list = kind == 'g' ? groups : kind == 'd' ? deps : NULL;
     (*(int *)arg)++;
@@ -106,7 +106,8 @@ static void expect_errors(int line, const char *yaml, const char *const *want)
     }
     pol_free(p);
 }
-#define EXPECT_ERROR(yaml, ...) expect_errors(__LINE__, yaml, (const char *const[]){__VA_ARGS__, NULL})
+#define EXPECT_ERROR(yaml, ...)                                                                    \
+    expect_errors(__LINE__, yaml, (const char *const[]){__VA_ARGS__, NULL})
 
 typedef struct hdr {
     const char *name, *value;
@@ -126,8 +127,12 @@ static const char *lookup_header(void *arg, const char *name, size_t *len)
 /* Unix seconds of a UTC date and time. */
 static int64_t utc(int y, int mo, int d, int h, int mi, int s)
 {
-    struct tm tm = {.tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d, .tm_hour = h,
-                    .tm_min = mi, .tm_sec = s};
+    struct tm tm = {.tm_year = y - 1900,
+                    .tm_mon = mo - 1,
+                    .tm_mday = d,
+                    .tm_hour = h,
+                    .tm_min = mi,
+                    .tm_sec = s};
     return (int64_t)timegm(&tm);
 }
 
@@ -154,11 +159,12 @@ static const char *winner(const pol_set_t *p, const pol_input_t *in)
 
 static void test_model(void)
 {
-    pol_set_t *p = LOAD_OK("rules:\n"
-                           "  - {name: exact, match: {model: gpt-4o}, action: {route: big}}\n"
-                           "  - {name: list, match: {model: [a, b]}, action: {route: big}}\n"
-                           "  - {name: glob, match: {model: \"claude-*-sonnet*\"}, action: {route: big}}\n"
-                           "  - {name: star, match: {model: \"*\"}, action: {route: cheap}}\n");
+    pol_set_t *p =
+        LOAD_OK("rules:\n"
+                "  - {name: exact, match: {model: gpt-4o}, action: {route: big}}\n"
+                "  - {name: list, match: {model: [a, b]}, action: {route: big}}\n"
+                "  - {name: glob, match: {model: \"claude-*-sonnet*\"}, action: {route: big}}\n"
+                "  - {name: star, match: {model: \"*\"}, action: {route: cheap}}\n");
     pol_input_t in = base_input();
     CHECK_STR(winner(p, &in), "exact");
     in.model = "GPT-4O"; /* model names are case-sensitive */
@@ -179,12 +185,13 @@ static void test_model(void)
 
 static void test_identity(void)
 {
-    pol_set_t *p = LOAD_OK("rules:\n"
-                           "  - {name: by-alias, match: {key_alias: ci-*}, action: {route: cheap}}\n"
-                           "  - {name: by-key, match: {key: [abc123, prod-key]}, action: {route: big}}\n"
-                           "  - {name: by-user, match: {user: [alice, 12345]}, action: {route: big}}\n"
-                           "  - {name: by-team, match: {team: research}, action: {route: big}}\n"
-                           "  - {name: by-customer, match: {customer: acme*}, action: {route: big}}\n");
+    pol_set_t *p =
+        LOAD_OK("rules:\n"
+                "  - {name: by-alias, match: {key_alias: ci-*}, action: {route: cheap}}\n"
+                "  - {name: by-key, match: {key: [abc123, prod-key]}, action: {route: big}}\n"
+                "  - {name: by-user, match: {user: [alice, 12345]}, action: {route: big}}\n"
+                "  - {name: by-team, match: {team: research}, action: {route: big}}\n"
+                "  - {name: by-customer, match: {customer: acme*}, action: {route: big}}\n");
     pol_input_t in = base_input();
     CHECK_STR(winner(p, &in), "-");
     in.key_alias = "ci-nightly";
@@ -229,7 +236,8 @@ static void test_metadata(void)
     cJSON *key2 = cJSON_Parse("{\"tier\":\"gold\",\"internal\":true,\"level\":3}");
     cJSON *key3 = cJSON_Parse("{\"tier\":\"gold\",\"level\":\"3\"}");
     cJSON *team = cJSON_Parse("{\"budget_owner\":\"x\",\"frozen\":null}");
-    cJSON *team2 = cJSON_Parse("{\"budget_owner\":\"x\",\"frozen\":true,\"regions\":[\"us\",\"eu-west\"]}");
+    cJSON *team2 =
+        cJSON_Parse("{\"budget_owner\":\"x\",\"frozen\":true,\"regions\":[\"us\",\"eu-west\"]}");
     cJSON *team3 = cJSON_Parse("{\"regions\":[\"us\", 3]}");
     CHECK_STR(winner(p, &in), "-");
     in.key_metadata = key;
@@ -259,8 +267,9 @@ static void test_metadata(void)
 
 static void test_tags(void)
 {
-    pol_set_t *p = LOAD_OK("rules:\n"
-                           "  - {name: t, match: {tags: [batch, \"team:*\"]}, action: {prefer: cheapest}}\n");
+    pol_set_t *p =
+        LOAD_OK("rules:\n"
+                "  - {name: t, match: {tags: [batch, \"team:*\"]}, action: {prefer: cheapest}}\n");
     pol_input_t in = base_input();
     const char *t1[] = {"interactive", "prod"};
     const char *t2[] = {"prod", NULL, "batch"};
@@ -280,16 +289,17 @@ static void test_tags(void)
 
 static void test_headers(void)
 {
-    pol_set_t *p = LOAD_OK("rules:\n"
-                           "  - name: eu\n"
-                           "    match: {header: {X-Region: [eu, \"eu-*\"], x-debug: {present: false}}}\n"
-                           "    action: {restrict: {region: eu}}\n"
-                           "  - name: debug\n"
-                           "    match: {header: {x-debug: {present: true}}}\n"
-                           "    action: {route: cheap}\n"
-                           "  - name: numeric\n"
-                           "    match: {header: {x-priority: 1}}\n"
-                           "    action: {route: big}\n");
+    pol_set_t *p =
+        LOAD_OK("rules:\n"
+                "  - name: eu\n"
+                "    match: {header: {X-Region: [eu, \"eu-*\"], x-debug: {present: false}}}\n"
+                "    action: {restrict: {region: eu}}\n"
+                "  - name: debug\n"
+                "    match: {header: {x-debug: {present: true}}}\n"
+                "    action: {route: cheap}\n"
+                "  - name: numeric\n"
+                "    match: {header: {x-priority: 1}}\n"
+                "    action: {route: big}\n");
     pol_input_t in = base_input();
     CHECK_STR(winner(p, &in), "-"); /* no header function: no header is present */
     hdr_t h1[] = {{"x-region", "EU-West-1"}, {NULL, NULL}};
@@ -320,8 +330,9 @@ static const char *raw_header(void *arg, const char *name, size_t *len)
 
 static void test_header_length(void)
 {
-    pol_set_t *p = LOAD_OK("rules:\n  - {name: exact, match: {header: {x-region: eu-central}}, action: {route: big}}\n"
-                           "  - {name: glob, match: {header: {x-region: \"*l\"}}, action: {route: big}}\n");
+    pol_set_t *p = LOAD_OK(
+        "rules:\n  - {name: exact, match: {header: {x-region: eu-central}}, action: {route: big}}\n"
+        "  - {name: glob, match: {header: {x-region: \"*l\"}}, action: {route: big}}\n");
     pol_input_t in = base_input();
     static char raw[] = "eu-centralXYZ";
     in.header = raw_header;
@@ -336,13 +347,15 @@ static void test_header_length(void)
 
 static void test_tokens_tools_images(void)
 {
-    pol_set_t *p = LOAD_OK("rules:\n"
-                           "  - {name: tiny, match: {prompt_tokens: {lt: 10}}, action: {route: cheap}}\n"
-                           "  - {name: small, match: {prompt_tokens: {gte: 10, lte: 200}}, action: {route: cheap}}\n"
-                           "  - {name: huge, match: {prompt_tokens: {gt: 100000}}, action: {route: big}}\n"
-                           "  - {name: tools, match: {has_tools: true}, action: {route: big}}\n"
-                           "  - {name: images, match: {has_images: true}, action: {route: vision-model}}\n"
-                           "  - {name: plain, match: {has_tools: false, has_images: false}, action: {route: gpt-4o}}\n");
+    pol_set_t *p = LOAD_OK(
+        "rules:\n"
+        "  - {name: tiny, match: {prompt_tokens: {lt: 10}}, action: {route: cheap}}\n"
+        "  - {name: small, match: {prompt_tokens: {gte: 10, lte: 200}}, action: {route: cheap}}\n"
+        "  - {name: huge, match: {prompt_tokens: {gt: 100000}}, action: {route: big}}\n"
+        "  - {name: tools, match: {has_tools: true}, action: {route: big}}\n"
+        "  - {name: images, match: {has_images: true}, action: {route: vision-model}}\n"
+        "  - {name: plain, match: {has_tools: false, has_images: false}, action: {route: "
+        "gpt-4o}}\n");
     pol_input_t in = base_input();
     in.prompt_tokens = 0;
     CHECK_STR(winner(p, &in), "tiny");
@@ -374,8 +387,9 @@ static void test_tokens_tools_images(void)
 
 static void test_time_utc(void)
 {
-    pol_set_t *p = LOAD_OK("rules:\n"
-                           "  - {name: day, match: {time: {between: \"09:00-17:30\"}}, action: {route: big}}\n");
+    pol_set_t *p = LOAD_OK(
+        "rules:\n"
+        "  - {name: day, match: {time: {between: \"09:00-17:30\"}}, action: {route: big}}\n");
     pol_input_t in = base_input();
     in.now_unix_ms = utc(2024, 6, 5, 8, 59, 59) * 1000 + 999;
     CHECK_STR(winner(p, &in), "-");
@@ -415,9 +429,10 @@ static void test_time_utc(void)
     pol_free(p);
 
     /* Days alone, names and ranges (also one that wraps over the weekend). */
-    p = LOAD_OK("rules:\n"
-                "  - {name: weekend, match: {time: {days: [Saturday, sun]}}, action: {route: cheap}}\n"
-                "  - {name: long-weekend, match: {time: {days: fri-mon}}, action: {route: big}}\n");
+    p = LOAD_OK(
+        "rules:\n"
+        "  - {name: weekend, match: {time: {days: [Saturday, sun]}}, action: {route: cheap}}\n"
+        "  - {name: long-weekend, match: {time: {days: fri-mon}}, action: {route: big}}\n");
     in.now_unix_ms = utc(2024, 6, 9, 12, 0, 0) * 1000; /* Sunday */
     CHECK_STR(winner(p, &in), "weekend");
     in.now_unix_ms = utc(2024, 6, 10, 12, 0, 0) * 1000; /* Monday */
@@ -437,13 +452,14 @@ static void test_time_utc(void)
 
 static void test_time_zones(void)
 {
-    pol_set_t *p = LOAD_OK("rules:\n"
-                           "  - name: berlin-hours\n"
-                           "    match: {time: {between: \"09:00-18:00\", days: [mon-fri], tz: Europe/Berlin}}\n"
-                           "    action: {route: big}\n"
-                           "  - name: ny-hours\n"
-                           "    match: {time: {between: \"09:00-17:00\", tz: America/New_York}}\n"
-                           "    action: {route: cheap}\n");
+    pol_set_t *p = LOAD_OK(
+        "rules:\n"
+        "  - name: berlin-hours\n"
+        "    match: {time: {between: \"09:00-18:00\", days: [mon-fri], tz: Europe/Berlin}}\n"
+        "    action: {route: big}\n"
+        "  - name: ny-hours\n"
+        "    match: {time: {between: \"09:00-17:00\", tz: America/New_York}}\n"
+        "    action: {route: cheap}\n");
     pol_input_t in = base_input();
     /* Winter: Berlin is UTC+1, New York UTC-5. */
     in.now_unix_ms = utc(2024, 1, 10, 7, 59, 0) * 1000;
@@ -492,15 +508,16 @@ static void test_time_zones(void)
 static void test_actions(void)
 {
     known_calls = 0;
-    pol_set_t *p = LOAD_OK("name: acts\n"
-                           "rules:\n"
-                           "  - {match: {model: a}, action: {route: gpt-4o-mini}}\n"
-                           "  - {match: {model: b}, action: {route_deployment: dep-eu-1}}\n"
-                           "  - {match: {model: c}, action: {restrict: {tag: gdpr}}}\n"
-                           "  - {match: {model: d}, action: {restrict: {region: eu, tag: x, cheapest: true}}}\n"
-                           "  - {match: {model: e}, action: {prefer: cheapest}}\n"
-                           "  - {match: {model: f}, action: {reject: no}}\n"
-                           "  - {match: {model: g}, action: {reject: \"slow down\", status: 429}}\n");
+    pol_set_t *p = LOAD_OK(
+        "name: acts\n"
+        "rules:\n"
+        "  - {match: {model: a}, action: {route: gpt-4o-mini}}\n"
+        "  - {match: {model: b}, action: {route_deployment: dep-eu-1}}\n"
+        "  - {match: {model: c}, action: {restrict: {tag: gdpr}}}\n"
+        "  - {match: {model: d}, action: {restrict: {region: eu, tag: x, cheapest: true}}}\n"
+        "  - {match: {model: e}, action: {prefer: cheapest}}\n"
+        "  - {match: {model: f}, action: {reject: no}}\n"
+        "  - {match: {model: g}, action: {reject: \"slow down\", status: 429}}\n");
     CHECK(known_calls == 2);
     pol_input_t in = base_input();
     pol_result_t r;
@@ -566,9 +583,10 @@ static void test_order(void)
     pol_free(p);
 
     /* Several inline policies in a list keep their order; default names come from the list. */
-    p = LOAD_OK("- rules: [{match: {model: x}, action: {route: big}}]\n"
-                "- name: second\n"
-                "  rules: [{match: {model: x}, action: {route: cheap}}, {action: {route: cheap}}]\n");
+    p = LOAD_OK(
+        "- rules: [{match: {model: x}, action: {route: big}}]\n"
+        "- name: second\n"
+        "  rules: [{match: {model: x}, action: {route: cheap}}, {action: {route: cheap}}]\n");
     in = base_input();
     in.model = "x";
     CHECK_STR(winner(p, &in), "policies[0]#1");
@@ -625,9 +643,10 @@ static void test_errors(void)
     EXPECT_ERROR("rules:\n"
                  "  - action: {reject: \"\"}\n",
                  "p.yaml:2:22: reject message must not be empty");
-    EXPECT_ERROR("rules:\n"
-                 "  - action: {status: 429}\n",
-                 "p.yaml:2:13: action needs one of: route, route_deployment, restrict, prefer, reject");
+    EXPECT_ERROR(
+        "rules:\n"
+        "  - action: {status: 429}\n",
+        "p.yaml:2:13: action needs one of: route, route_deployment, restrict, prefer, reject");
     EXPECT_ERROR("rules:\n"
                  "  - action: {prefer: fastest}\n",
                  "p.yaml:2:22: prefer must be 'cheapest'");
@@ -664,7 +683,8 @@ static void test_errors(void)
                  "p.yaml:1:1: a policy needs a 'rules:' list");
     EXPECT_ERROR("rules: {a: 1}\n", "p.yaml:1:8: rules must be a list, not map");
     EXPECT_ERROR("rules:\n  - 42\n", "p.yaml:2:5: a rule must be a map");
-    EXPECT_ERROR("42\n", "p.yaml:1:1: policies must be a file path, a list of file paths, or a map");
+    EXPECT_ERROR("42\n",
+                 "p.yaml:1:1: policies must be a file path, a list of file paths, or a map");
     EXPECT_ERROR("- 42\n", "p.yaml:1:3: policies entries must be file paths or maps");
     EXPECT_ERROR("rules:\n"
                  "  - match: {model: []}\n"
@@ -792,6 +812,34 @@ static void test_errors(void)
                  "p.yaml:3:21: route: unknown model group 'nope'",
                  "p.yaml:4:25: has_images must be true or false",
                  "p.yaml:5:33: reject status must be");
+}
+
+static void test_limits_and_warnings(void)
+{
+    /* A rule that matches everything hides the rules after it: a warning, not an error. */
+    pol_set_t *p = LOAD_OK("rules:\n"
+                           "  - {name: all, action: {route: big}}\n"
+                           "  - {name: hidden, match: {model: x}, action: {route: cheap}}\n");
+    CHECK(strstr(errs, "p.yaml:3:5: rule 'hidden' and the rules after it can never match: rule "
+                       "'all' before them matches every request") != NULL);
+    pol_free(p);
+    /* Disabled rules are still checked. */
+    EXPECT_ERROR("rules:\n"
+                 "  - {enabled: false, match: {modle: x}, action: {route: big}}\n",
+                 "p.yaml:2:30: unknown match attribute 'modle'");
+    EXPECT_ERROR("rules:\n"
+                 "  - {enabled: maybe, action: {route: big}}\n",
+                 "p.yaml:2:15: enabled must be true or false");
+    EXPECT_ERROR("description: [a]\nrules: []\n", "p.yaml:1:14: description must be a string");
+    /* The number of rules is bounded, even when aliases make a small document large. */
+    size_t cap = 128 + 10001 * 4;
+    char *big = malloc(cap);
+    size_t n = (size_t)snprintf(big, cap, "rules: [&r {match: {model: m}, action: {route: big}}");
+    for (int i = 0; i < 10000; i++)
+        n += (size_t)snprintf(big + n, cap - n, ", *r");
+    snprintf(big + n, cap - n, "]\n");
+    EXPECT_ERROR(big, "p.yaml:1:9: more than 10000 policy rules");
+    free(big);
 }
 
 /* ---- Files ----------------------------------------------------------------------------------- */
@@ -1018,7 +1066,8 @@ static void test_tz_known_dates(void)
     CHECK(OFF(berlin, 1945, 5, 24, 0, 0, 0) == 10800);
     /* Before the first transition: local mean time (53:28). */
     CHECK(OFF(berlin, 1850, 1, 1, 0, 0, 0) == 3208);
-    /* After 2037 (the end of the table in fat files): the footer rule, CET-1CEST,M3.5.0,M10.5.0/3. */
+    /* After 2037 (the end of the table in fat files): the footer rule, CET-1CEST,M3.5.0,M10.5.0/3.
+     */
     CHECK(OFF(berlin, 2050, 3, 27, 0, 59, 59) == 3600);
     CHECK(OFF(berlin, 2050, 3, 27, 1, 0, 0) == 7200);
     CHECK(OFF(berlin, 2050, 10, 30, 0, 59, 59) == 7200);
@@ -1051,9 +1100,10 @@ static void test_tz_known_dates(void)
     CHECK(u != NULL && OFF(u, 2024, 7, 1, 0, 0, 0) == 0);
     pol_tz_free(u);
     char err[256];
-    static const char *const bad[] = {"", "/etc/passwd", "../etc/passwd", "Europe/../../etc",
-                                      "Europe//Berlin", "Europe/", "a b", "Europe/Nowhere",
-                                      "Europe", ".", NULL};
+    static const char *const bad[] = {
+        "",        "/etc/passwd", "../etc/passwd",  "Europe/../../etc", "Europe//Berlin",
+        "Europe/", "a b",         "Europe/Nowhere", "Europe",           ".",
+        NULL};
     for (size_t i = 0; bad[i] != NULL; i++) {
         pol_tz_t *tz = pol_tz_load(bad[i], NULL, err, sizeof err);
         CHECK(tz == NULL && err[0] != '\0');
@@ -1077,10 +1127,22 @@ static void test_tz_known_dates(void)
 static void test_tz_against_libc(void)
 {
     static const char *const zones[] = {
-        "Europe/Berlin",   "America/New_York", "Australia/Sydney", "Asia/Kolkata",
-        "America/Sao_Paulo", "Pacific/Chatham", "Europe/Dublin",   "America/Santiago",
-        "Antarctica/Troll", "America/Nuuk",    "Africa/Casablanca", "Asia/Tehran",
-        "Pacific/Apia",    "Europe/London",   "America/St_Johns", "Australia/Lord_Howe",
+        "Europe/Berlin",
+        "America/New_York",
+        "Australia/Sydney",
+        "Asia/Kolkata",
+        "America/Sao_Paulo",
+        "Pacific/Chatham",
+        "Europe/Dublin",
+        "America/Santiago",
+        "Antarctica/Troll",
+        "America/Nuuk",
+        "Africa/Casablanca",
+        "Asia/Tehran",
+        "Pacific/Apia",
+        "Europe/London",
+        "America/St_Johns",
+        "Australia/Lord_Howe",
         NULL,
     };
     const char *old = getenv("TZ");
@@ -1124,7 +1186,8 @@ static void test_tz_posix(void)
     pol_tz_t *tz;
     /* US rules, the default when a DST zone gives none. */
     tz = pol_tz_from_posix("EST5EDT", err, sizeof err);
-    CHECK(tz != NULL && OFF(tz, 2024, 3, 10, 7, 0, 0) == -14400 && OFF(tz, 2024, 3, 10, 6, 59, 59) == -18000);
+    CHECK(tz != NULL && OFF(tz, 2024, 3, 10, 7, 0, 0) == -14400 &&
+          OFF(tz, 2024, 3, 10, 6, 59, 59) == -18000);
     pol_tz_free(tz);
     /* Southern hemisphere: summer spans New Year. */
     tz = pol_tz_from_posix("AEST-10AEDT,M10.1.0,M4.1.0/3", err, sizeof err);
@@ -1142,29 +1205,43 @@ static void test_tz_posix(void)
     pol_tz_free(tz);
     /* Julian days: J60 is March 1 also in leap years; zero-based 59 is Feb 29 in leap years. */
     tz = pol_tz_from_posix("AAA0BBB,J60/0,J300/0", err, sizeof err);
-    CHECK(tz != NULL && OFF(tz, 2024, 2, 29, 23, 59, 59) == 0 && OFF(tz, 2024, 3, 1, 0, 0, 0) == 3600);
+    CHECK(tz != NULL && OFF(tz, 2024, 2, 29, 23, 59, 59) == 0 &&
+          OFF(tz, 2024, 3, 1, 0, 0, 0) == 3600);
     pol_tz_free(tz);
     tz = pol_tz_from_posix("AAA0BBB,59/0,300/0", err, sizeof err);
-    CHECK(tz != NULL && OFF(tz, 2024, 2, 28, 23, 59, 59) == 0 && OFF(tz, 2024, 2, 29, 0, 0, 0) == 3600);
+    CHECK(tz != NULL && OFF(tz, 2024, 2, 28, 23, 59, 59) == 0 &&
+          OFF(tz, 2024, 2, 29, 0, 0, 0) == 3600);
     CHECK(tz != NULL && OFF(tz, 2023, 3, 1, 0, 0, 0) == 3600);
     pol_tz_free(tz);
     /* DST all year (RFC 8536's extension), quoted names, offsets with minutes, negative times. */
     tz = pol_tz_from_posix("EST5EDT,0/0,J365/25", err, sizeof err);
-    CHECK(tz != NULL && OFF(tz, 2030, 1, 1, 5, 0, 0) == -14400 && OFF(tz, 2030, 12, 31, 22, 0, 0) == -14400);
+    CHECK(tz != NULL && OFF(tz, 2030, 1, 1, 5, 0, 0) == -14400 &&
+          OFF(tz, 2030, 12, 31, 22, 0, 0) == -14400);
     pol_tz_free(tz);
     tz = pol_tz_from_posix("<+0530>-5:30", err, sizeof err);
     CHECK(tz != NULL && OFF(tz, 2030, 1, 1, 0, 0, 0) == 19800);
     pol_tz_free(tz);
     tz = pol_tz_from_posix("<-02>2<-01>,M3.5.0/-1,M10.5.0/0", err, sizeof err);
-    CHECK(tz != NULL && OFF(tz, 2030, 7, 1, 0, 0, 0) == -3600 && OFF(tz, 2030, 1, 1, 0, 0, 0) == -7200);
+    CHECK(tz != NULL && OFF(tz, 2030, 7, 1, 0, 0, 0) == -3600 &&
+          OFF(tz, 2030, 1, 1, 0, 0, 0) == -7200);
     pol_tz_free(tz);
     tz = pol_tz_from_posix("XXX-12:45YYY-13:45,M9.5.0/2:45,M4.1.0/3:45", err, sizeof err);
     CHECK(tz != NULL && OFF(tz, 2030, 1, 1, 0, 0, 0) == 49500);
     pol_tz_free(tz);
-    static const char *const bad[] = {"", "E5", "EST", "EST5EDT,M3.2.0", "EST5EDT,M13.2.0,M11.1.0",
-                                      "EST5EDT,M3.6.0,M11.1.0", "EST5EDT,M3.2.7,M11.1.0",
-                                      "EST5EDT,J0,J100", "EST5EDT,J366,J100", "EST25", "<AB>5",
-                                      "EST5EDT,M3.2.0/168,M11.1.0", "EST5x", "EST5EDT,M3.2.0,M11.1.0,",
+    static const char *const bad[] = {"",
+                                      "E5",
+                                      "EST",
+                                      "EST5EDT,M3.2.0",
+                                      "EST5EDT,M13.2.0,M11.1.0",
+                                      "EST5EDT,M3.6.0,M11.1.0",
+                                      "EST5EDT,M3.2.7,M11.1.0",
+                                      "EST5EDT,J0,J100",
+                                      "EST5EDT,J366,J100",
+                                      "EST25",
+                                      "<AB>5",
+                                      "EST5EDT,M3.2.0/168,M11.1.0",
+                                      "EST5x",
+                                      "EST5EDT,M3.2.0,M11.1.0,",
                                       NULL};
     for (size_t i = 0; bad[i] != NULL; i++) {
         tz = pol_tz_from_posix(bad[i], err, sizeof err);
@@ -1339,6 +1416,7 @@ int main(void)
     test_actions();
     test_order();
     test_errors();
+    test_limits_and_warnings();
     test_examples();
     test_file_errors();
     test_tz_known_dates();
