@@ -26,7 +26,7 @@ const gantry_conf_field_t cfg_top_fields[] = {
     {"plugins", M, 0, "plugin search path and extra plugins"},
     {"environment_variables", M, IGN, NULL},
     {"guardrails", Q, IGN, NULL},
-    {"policies", A, IGN, NULL},
+    {"policies", A, 0, "routing rule files (a path, a directory, or a list)"},
     {"callback_settings", M, IGN, NULL},
     {"include", Q, IGN, NULL},
     {"credential_list", Q, IGN, NULL},

@@ -7,6 +7,7 @@
 #include "host.h"
 #include "cfg_schema.h"
 #include "log.h"
+#include "policy.h"
 
 /* Model prefixes served by another plugin: LiteLLM names for OpenAI-compatible APIs. */
 static const struct {
@@ -153,10 +154,30 @@ static double num_or(const cfg_node_t *a, const cfg_node_t *b, const char *key, 
     return dflt;
 }
 
+static bool known_target(void *arg, char kind, const char *name)
+{
+    gen_t *g = arg;
+    if (kind == 'g')
+        return gen_group(g, name, strlen(name)) != NULL;
+    for (size_t i = 0; i < g->ndeps; i++) {
+        if (strcmp(g->deps[i].cfg->id, name) == 0)
+            return true;
+    }
+    return false;
+}
+
 /* Router settings, checked against the groups that exist, and what the router needs per deployment. */
 static void load_routing(gen_t *g)
 {
     const cfg_node_t *root = g->cfg->doc->root;
+    const cfg_node_t *pol = cfg_map_get(root, "policies");
+    if (pol != NULL && pol->kind != CFG_NULL) {
+        g->policies = pol_load(pol, g->cfg->dir, known_target, g);
+        if (g->policies != NULL && pol_count(g->policies) == 0) {
+            pol_free(g->policies);
+            g->policies = NULL;
+        }
+    }
     rt_settings_load(&g->rt, cfg_map_get(root, "router_settings"), cfg_map_get(root, "litellm_settings"),
                      cfg_map_get(root, "general_settings"));
     check_targets(g, &g->rt.fallbacks, "fallbacks");
@@ -185,6 +206,7 @@ static void load_routing(gen_t *g)
 static void destroy(gen_t *g)
 {
     rt_settings_free(&g->rt);
+    pol_free(g->policies);
     for (size_t i = 0; i < g->ndeps; i++) {
         deployment_t *d = &g->deps[i];
         if (d->provider != NULL && d->provider->ops->deployment_destroy != NULL && d->pstate != NULL)

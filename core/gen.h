@@ -65,6 +65,7 @@ struct gen {
     size_t ngroups;
     cfg_node_t *synth; /* synthesized config nodes (master_key) */
     rt_settings_t rt;
+    struct pol_set *policies; /* custom routing rules (policies:), NULL when none */
 };
 
 /* Build a generation from a loaded config; NULL (errors already reported) on any problem. */

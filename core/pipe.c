@@ -1,11 +1,13 @@
 #include "pipe.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "api.h"
 #include "host.h"
 #include "log.h"
+#include "policy.h"
 #include "router.h"
 #include "srv.h"
 
@@ -471,6 +473,130 @@ static void send_response(req_t *r)
     buf_free(&b);
 }
 
+/* ---- routing rules (policies:) ---- */
+
+static const char *pol_header(void *arg, const char *name, size_t *len)
+{
+    req_t *r = arg;
+    if (r->h == NULL)
+        return NULL;
+    ssize_t i = h2o_find_header_by_str(&r->h->headers, name, strlen(name), -1);
+    if (i < 0)
+        return NULL;
+    *len = r->h->headers.entries[i].value.len;
+    return r->h->headers.entries[i].value.base;
+}
+
+/* Tests pin the clock with GANTRY_CLOCK (Unix milliseconds) to check time-of-day rules. */
+static int64_t policy_now(void)
+{
+    static int64_t fixed = -1;
+    if (fixed == -1) {
+        const char *env = getenv("GANTRY_CLOCK");
+        fixed = env != NULL ? strtoll(env, NULL, 10) : 0;
+    }
+    return fixed > 0 ? fixed : unix_ms();
+}
+
+static bool has_images(const cJSON *body)
+{
+    const cJSON *m, *p;
+    cJSON_ArrayForEach(m, cJSON_GetObjectItemCaseSensitive(body, "messages"))
+    {
+        cJSON_ArrayForEach(p, cJSON_GetObjectItemCaseSensitive(m, "content"))
+        {
+            const cJSON *t = cJSON_GetObjectItemCaseSensitive(p, "type");
+            if (cJSON_IsString(t) && (strcmp(t->valuestring, "image_url") == 0 ||
+                                      strcmp(t->valuestring, "image") == 0))
+                return true;
+        }
+    }
+    return false;
+}
+
+/* Evaluate the rules; false when the request was answered (rejected). */
+static bool apply_policies(req_t *r)
+{
+    char model[256];
+    snprintf(model, sizeof model, "%.*s", (int)r->model.len, r->model.ptr);
+    char user[256] = "";
+    if (r->end_user.len)
+        snprintf(user, sizeof user, "%.*s", (int)r->end_user.len, r->end_user.ptr);
+    const char *tags[64];
+    size_t ntags = 0;
+    const cJSON *md = cJSON_GetObjectItemCaseSensitive(r->body, "metadata");
+    const cJSON *lists[2] = {cJSON_GetObjectItemCaseSensitive(r->body, "tags"),
+                             cJSON_GetObjectItemCaseSensitive(md, "tags")};
+    for (int k = 0; k < 2; k++) {
+        const cJSON *t;
+        cJSON_ArrayForEach(t, lists[k])
+        {
+            if (cJSON_IsString(t) && ntags < 64)
+                tags[ntags++] = t->valuestring;
+        }
+    }
+    pol_input_t in = {0};
+    in.model = model;
+    if (r->has_principal) {
+        in.key_alias = r->principal.name.len ? r->principal.name.ptr : NULL;
+        in.key_hash = r->principal.id.len ? r->principal.id.ptr : NULL;
+        in.user_id = r->principal.user_id.len ? r->principal.user_id.ptr : NULL;
+        in.team_id = r->principal.team_id.len ? r->principal.team_id.ptr : NULL;
+    }
+    in.customer = user[0] ? user : NULL;
+    in.tags = tags;
+    in.ntags = ntags;
+    in.header = pol_header;
+    in.header_arg = r;
+    in.prompt_tokens = rt_estimate_tokens(r->body);
+    in.has_tools = cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(r->body, "tools")) > 0;
+    in.has_images = has_images(r->body);
+    in.now_unix_ms = policy_now();
+    pol_result_t res;
+    if (!pol_eval(r->gen->policies, &in, &res))
+        return true;
+    req_add_header(r, "x-gantry-policy", res.rule, strlen(res.rule));
+    rt_filter_t *f = NULL;
+    switch (res.action) {
+    case POL_NONE:
+        return true;
+    case POL_REJECT:
+        req_set_error(r, res.status ? res.status : 403, GANTRY_ERR_BAD_REQUEST, "invalid_request_error",
+                      "policy_violation", NULL, res.message ? res.message : "Rejected by policy.");
+        pipe_fail(r);
+        return false;
+    case POL_ROUTE_GROUP:
+        r->group = gen_group(r->gen, res.target, strlen(res.target));
+        return true;
+    case POL_ROUTE_DEPLOYMENT:
+        for (size_t i = 0; i < r->gen->ndeps; i++) {
+            if (strcmp(r->gen->deps[i].cfg->id, res.target) == 0)
+                r->group = r->gen->deps[i].group;
+        }
+        f = arena_alloc(&r->arena, sizeof *f);
+        if (f != NULL) {
+            memset(f, 0, sizeof *f);
+            f->deployment = res.target;
+        }
+        break;
+    case POL_RESTRICT:
+    case POL_PREFER_CHEAPEST:
+        f = arena_alloc(&r->arena, sizeof *f);
+        if (f != NULL) {
+            memset(f, 0, sizeof *f);
+            f->tag = res.tag;
+            f->region = res.region;
+            f->cheapest = res.prefer_cheapest || res.action == POL_PREFER_CHEAPEST;
+        }
+        break;
+    }
+    if (f != NULL) {
+        r->filter = f;
+        r->has_filter = true;
+    }
+    return true;
+}
+
 static void run(req_t *r)
 {
     gantry_action_t act;
@@ -497,7 +623,10 @@ static void run(req_t *r)
             r->pidx = 0;
             break;
         case PH_POLICY:
-            r->group = gen_group(r->gen, r->model.ptr, r->model.len);
+            if (r->gen->policies != NULL && !apply_policies(r))
+                return;
+            if (r->group == NULL)
+                r->group = gen_group(r->gen, r->model.ptr, r->model.len);
             if (r->group == NULL) {
                 char msg[320];
                 snprintf(msg, sizeof msg,
@@ -559,7 +688,7 @@ static void run(req_t *r)
                     r->err = r->last_err; /* report what the last deployment said */
                     r->failed = true;
                 } else {
-                    req_set_error(r, why == RT_NONE_POLICY ? 403 : 503, GANTRY_ERR_SERVER, "api_error",
+                    req_set_error(r, 503, GANTRY_ERR_SERVER, "api_error",
                                   "no_deployment_available", NULL,
                                   why == RT_NONE_POLICY
                                       ? "No deployment of this model is allowed for this request."
