@@ -1,7 +1,7 @@
 /*
  * api: how one client API (OpenAI now; Anthropic Messages and Bedrock Converse later) renders the
- * canonical response, stream chunks and errors.  Requests of every client API are translated into the
- * canonical OpenAI-chat shape on arrival; these functions translate back.
+ * canonical response, stream chunks and errors.  Requests of every client API are translated into
+ * the canonical OpenAI-chat shape on arrival; these functions translate back.
  */
 #ifndef GANTRY_API_H
 #define GANTRY_API_H

@@ -138,7 +138,8 @@ req_t *routes_new_req(worker_t *w, h2o_req_t *h, const char *route)
     return r;
 }
 
-/* A request refused before it could be parsed still passes AUTH first, so strangers learn nothing. */
+/* A request refused before it could be parsed still passes AUTH first, so strangers learn nothing.
+ */
 static void op_refuse(req_t *r)
 {
     pipe_fail(r);

@@ -1,7 +1,7 @@
 /*
  * arena: per-request memory with a byte budget.  Allocation is a pointer bump inside chunks; all of
- * it is freed at once when the request ends.  Exhausting the budget returns NULL, which callers turn
- * into an error response, never an abort.
+ * it is freed at once when the request ends.  Exhausting the budget returns NULL, which callers
+ * turn into an error response, never an abort.
  */
 #ifndef GANTRY_ARENA_H
 #define GANTRY_ARENA_H

@@ -126,7 +126,8 @@ static size_t distance(const char *a, const char *b)
     return d[la][lb];
 }
 
-static const char *closest(const gantry_conf_field_t *a, const gantry_conf_field_t *b, const char *key)
+static const char *closest(const gantry_conf_field_t *a, const gantry_conf_field_t *b,
+                           const char *key)
 {
     const char *best = NULL;
     size_t bestd = 3; /* suggest only near misses: at most two edits */
@@ -194,7 +195,8 @@ void cfg_check_map(const cfg_node_t *map, const char *what, const gantry_conf_fi
             cfg_node_t pos = *p->value;
             pos.line = p->key_line;
             pos.col = p->key_col;
-            cfg_warn(&pos, "'%s' in %s is accepted for LiteLLM compatibility but not used by Gantry",
+            cfg_warn(&pos,
+                     "'%s' in %s is accepted for LiteLLM compatibility but not used by Gantry",
                      p->key, what);
         }
     }
@@ -375,7 +377,8 @@ static void load_deployment(cfg_t *c, const cfg_node_t *e, size_t index)
     }
     const char *slash = strchr(mnode->str, '/');
     if (slash == NULL || slash == mnode->str || slash[1] == '\0') {
-        cfg_error(mnode, "'model' must be \"<provider>/<model-id>\" (e.g. \"openai/gpt-4o\"), got \"%s\"",
+        cfg_error(mnode,
+                  "'model' must be \"<provider>/<model-id>\" (e.g. \"openai/gpt-4o\"), got \"%s\"",
                   mnode->str);
         return;
     }
@@ -396,15 +399,17 @@ static void load_deployment(cfg_t *c, const cfg_node_t *e, size_t index)
     } else {
         /* Stable across restarts as long as the entry and its position stay the same. */
         char seed[1024], hex[65];
-        int n = snprintf(seed, sizeof seed, "%s\n%s\n%s\n%zu", name, d->model,
-                         cfg_get_str(params, "api_base") ? cfg_get_str(params, "api_base") : "", index);
+        int n =
+            snprintf(seed, sizeof seed, "%s\n%s\n%s\n%zu", name, d->model,
+                     cfg_get_str(params, "api_base") ? cfg_get_str(params, "api_base") : "", index);
         sha256_hex(seed, (size_t)(n < (int)sizeof seed ? n : (int)sizeof seed - 1), hex);
         hex[16] = '\0';
         d->id = strdup(hex);
     }
     for (size_t k = 0; k + 1 < c->ndeps; k++) {
         if (strcmp(c->deps[k].id, d->id) == 0) {
-            cfg_error(info ? cfg_map_get(info, "id") : e, "deployment id '%s' is used twice", d->id);
+            cfg_error(info ? cfg_map_get(info, "id") : e, "deployment id '%s' is used twice",
+                      d->id);
             break;
         }
     }
@@ -412,7 +417,8 @@ static void load_deployment(cfg_t *c, const cfg_node_t *e, size_t index)
     if (!cfg_get_duration(params, "timeout", &d->timeout_ms))
         d->timeout_ms = c->default_timeout_ms;
     if (!cfg_get_duration(params, "stream_timeout", &d->stream_timeout_ms))
-        d->stream_timeout_ms = c->default_stream_timeout_ms >= 0 ? c->default_stream_timeout_ms : d->timeout_ms;
+        d->stream_timeout_ms =
+            c->default_stream_timeout_ms >= 0 ? c->default_stream_timeout_ms : d->timeout_ms;
     d->max_retries = -1;
     cfg_get_int(params, "max_retries", &d->max_retries);
     cfg_get_num(params, "weight", &d->weight);
@@ -451,7 +457,8 @@ static cfg_t *build(cfg_doc_t *doc, const char *path)
         return c;
     }
     cfg_check_map(root, "the configuration", cfg_top_fields, NULL);
-    cfg_check_map(cfg_map_get(root, "general_settings"), "general_settings", cfg_general_fields, NULL);
+    cfg_check_map(cfg_map_get(root, "general_settings"), "general_settings", cfg_general_fields,
+                  NULL);
     cfg_check_map(cfg_map_get(root, "router_settings"), "router_settings", cfg_router_fields, NULL);
     const cfg_node_t *ls = cfg_map_get(root, "litellm_settings");
     cfg_check_map(ls, "litellm_settings", cfg_litellm_fields, NULL);

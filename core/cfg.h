@@ -33,17 +33,17 @@ typedef struct cfg_server {
 } cfg_server_t;
 
 typedef struct cfg_deployment {
-    const cfg_node_t *node;   /* the model_list entry */
-    const cfg_node_t *params; /* litellm_params */
-    const cfg_node_t *info;   /* model_info, may be NULL */
-    const char *model_name;   /* the group */
-    const char *model;        /* "openai/gpt-4o" */
-    char *prefix;             /* "openai" (malloc'd) */
-    const char *model_id;     /* "gpt-4o" (points into model) */
-    char *id;                 /* model_info.id or a generated stable id (malloc'd) */
+    const cfg_node_t *node;    /* the model_list entry */
+    const cfg_node_t *params;  /* litellm_params */
+    const cfg_node_t *info;    /* model_info, may be NULL */
+    const char *model_name;    /* the group */
+    const char *model;         /* "openai/gpt-4o" */
+    char *prefix;              /* "openai" (malloc'd) */
+    const char *model_id;      /* "gpt-4o" (points into model) */
+    char *id;                  /* model_info.id or a generated stable id (malloc'd) */
     int64_t timeout_ms;        /* whole non-streaming call; 0 = default */
     int64_t stream_timeout_ms; /* to the first streamed byte; 0 = timeout */
-    int64_t max_retries; /* -1: not set */
+    int64_t max_retries;       /* -1: not set */
     double weight;
     int64_t rpm, tpm, max_parallel, order;
     bool drop_params;
@@ -70,9 +70,10 @@ typedef struct cfg {
     size_t nplugin_path;
     const cfg_node_t *master_key_node;
     const char *master_key;
-    int64_t default_timeout_ms; /* router_settings.timeout / litellm_settings.request_timeout (600 s) */
+    int64_t
+        default_timeout_ms; /* router_settings.timeout / litellm_settings.request_timeout (600 s) */
     int64_t default_stream_timeout_ms; /* router_settings.stream_timeout; -1: the timeout */
-    bool drop_params;           /* litellm_settings.drop_params */
+    bool drop_params;                  /* litellm_settings.drop_params */
 } cfg_t;
 
 /* Load and check a file; NULL when it cannot even be parsed.  Check cfg_error_count() after. */

@@ -2,10 +2,11 @@
  * cfg_node: a YAML document as a tree of typed nodes that remember where they came from.
  *
  * libyaml parses; we keep our own tree (not cJSON) because every configuration error must name the
- * file:line:col of the node at fault, and cJSON has no room for that.  Scalars are typed the YAML 1.2
- * core-schema way (plain true/false/null/~, integers, floats; quoted scalars stay strings).  Strings
- * of the form `os.environ/NAME`, and `${NAME}` inside strings, are resolved from the environment at
- * load; a missing variable is a load error naming it.  Merge keys (`<<: *base`) are applied.
+ * file:line:col of the node at fault, and cJSON has no room for that.  Scalars are typed the
+ * YAML 1.2 core-schema way (plain true/false/null/~, integers, floats; quoted scalars stay
+ * strings).  Strings of the form `os.environ/NAME`, and `${NAME}` inside strings, are resolved from
+ * the environment at load; a missing variable is a load error naming it.  Merge keys (`<<: *base`)
+ * are applied.
  *
  * All nodes of a document live in one arena owned by the cfg_doc_t; aliases share nodes (so a
  * "billion laughs" document stays small) and nothing is freed until cfg_doc_free().
@@ -30,7 +31,7 @@ typedef enum cfg_kind {
 typedef struct cfg_node cfg_node_t;
 
 typedef struct cfg_pair {
-    const char *key;           /* NUL-terminated; keys are always strings (other scalars converted) */
+    const char *key; /* NUL-terminated; keys are always strings (other scalars converted) */
     unsigned key_line, key_col; /* where the key was written, for "unknown key" errors */
     cfg_node_t *value;
 } cfg_pair_t;
@@ -40,13 +41,13 @@ struct cfg_node {
     const char *file; /* the document's file name (shared) */
     unsigned line;    /* 1-based */
     unsigned col;     /* 1-based */
-    bool from_env;    /* the scalar came from os.environ/ or ${}: typed readers may parse its text */
+    bool from_env; /* the scalar came from os.environ/ or ${}: typed readers may parse its text */
     /* Scalars: the text after environment resolution (always set, NUL-terminated; "" for null). */
     const char *str;
     size_t len;
-    bool b;      /* CFG_BOOL */
-    int64_t i;   /* CFG_INT */
-    double d;    /* CFG_NUM; also set for CFG_INT */
+    bool b;    /* CFG_BOOL */
+    int64_t i; /* CFG_INT */
+    double d;  /* CFG_NUM; also set for CFG_INT */
     /* Collections */
     size_t count;       /* items of a CFG_SEQ, pairs of a CFG_MAP */
     cfg_node_t **items; /* CFG_SEQ */
@@ -70,7 +71,8 @@ typedef struct cfg_doc {
  * `env` looks up environment variables; pass NULL to use getenv().
  */
 typedef const char *(*cfg_env_fn)(const char *name, void *arg);
-cfg_doc_t *cfg_doc_load_file(const char *path, cfg_env_fn env, void *env_arg, char *err, size_t errlen);
+cfg_doc_t *cfg_doc_load_file(const char *path, cfg_env_fn env, void *env_arg, char *err,
+                             size_t errlen);
 cfg_doc_t *cfg_doc_load_mem(const char *name, const char *buf, size_t len, cfg_env_fn env,
                             void *env_arg, char *err, size_t errlen);
 void cfg_doc_free(cfg_doc_t *doc);

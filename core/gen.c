@@ -4,8 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "host.h"
 #include "cfg_schema.h"
+#include "host.h"
 #include "log.h"
 #include "policy.h"
 
@@ -13,12 +13,23 @@
 static const struct {
     const char *prefix, *plugin;
 } prefix_aliases[] = {
-    {"openai", "openai"},           {"mistral", "openai"},      {"groq", "openai"},
-    {"deepseek", "openai"},         {"xai", "openai"},          {"hosted_vllm", "openai"},
-    {"ollama", "openai"},           {"ollama_chat", "openai"},  {"openai_compatible", "openai"},
-    {"openai_like", "openai"},      {"lm_studio", "openai"},    {"together_ai", "openai"},
-    {"fireworks_ai", "openai"},     {"perplexity", "openai"},   {"nvidia_nim", "openai"},
-    {"github", "openai"},           {"text-completion-openai", "openai"},
+    {"openai", "openai"},
+    {"mistral", "openai"},
+    {"groq", "openai"},
+    {"deepseek", "openai"},
+    {"xai", "openai"},
+    {"hosted_vllm", "openai"},
+    {"ollama", "openai"},
+    {"ollama_chat", "openai"},
+    {"openai_compatible", "openai"},
+    {"openai_like", "openai"},
+    {"lm_studio", "openai"},
+    {"together_ai", "openai"},
+    {"fireworks_ai", "openai"},
+    {"perplexity", "openai"},
+    {"nvidia_nim", "openai"},
+    {"github", "openai"},
+    {"text-completion-openai", "openai"},
 };
 
 const char *gen_provider_for_prefix(const char *prefix)
@@ -166,7 +177,8 @@ static bool known_target(void *arg, char kind, const char *name)
     return false;
 }
 
-/* Router settings, checked against the groups that exist, and what the router needs per deployment. */
+/* Router settings, checked against the groups that exist, and what the router needs per deployment.
+ */
 static void load_routing(gen_t *g)
 {
     const cfg_node_t *root = g->cfg->doc->root;
@@ -178,8 +190,8 @@ static void load_routing(gen_t *g)
             g->policies = NULL;
         }
     }
-    rt_settings_load(&g->rt, cfg_map_get(root, "router_settings"), cfg_map_get(root, "litellm_settings"),
-                     cfg_map_get(root, "general_settings"));
+    rt_settings_load(&g->rt, cfg_map_get(root, "router_settings"),
+                     cfg_map_get(root, "litellm_settings"), cfg_map_get(root, "general_settings"));
     check_targets(g, &g->rt.fallbacks, "fallbacks");
     check_targets(g, &g->rt.context_window_fallbacks, "context_window_fallbacks");
     check_targets(g, &g->rt.content_policy_fallbacks, "content_policy_fallbacks");
@@ -192,10 +204,12 @@ static void load_routing(gen_t *g)
     for (size_t i = 0; i < g->ndeps; i++) {
         deployment_t *d = &g->deps[i];
         const cfg_deployment_t *c = d->cfg;
-        d->cost_in = c->input_cost_per_token >= 0 ? c->input_cost_per_token
-                                                  : num_or(c->info, NULL, "input_cost_per_token", -1);
-        d->cost_out = c->output_cost_per_token >= 0 ? c->output_cost_per_token
-                                                    : num_or(c->info, NULL, "output_cost_per_token", -1);
+        d->cost_in = c->input_cost_per_token >= 0
+                         ? c->input_cost_per_token
+                         : num_or(c->info, NULL, "input_cost_per_token", -1);
+        d->cost_out = c->output_cost_per_token >= 0
+                          ? c->output_cost_per_token
+                          : num_or(c->info, NULL, "output_cost_per_token", -1);
         d->max_input_tokens = (int64_t)num_or(c->info, NULL, "max_input_tokens", 0);
         d->region = cfg_get_str(c->info, "region");
         if (d->region == NULL)
@@ -209,7 +223,8 @@ static void destroy(gen_t *g)
     pol_free(g->policies);
     for (size_t i = 0; i < g->ndeps; i++) {
         deployment_t *d = &g->deps[i];
-        if (d->provider != NULL && d->provider->ops->deployment_destroy != NULL && d->pstate != NULL)
+        if (d->provider != NULL && d->provider->ops->deployment_destroy != NULL &&
+            d->pstate != NULL)
             d->provider->ops->deployment_destroy(d->provider->state, d->pstate);
     }
     for (size_t k = 0; k < g->ngroups; k++)
@@ -290,7 +305,8 @@ gen_t *gen_build(cfg_t *cfg, unsigned nworkers)
         for (size_t k = 0; k < g->ninsts && !taken; k++)
             taken = strcmp(g->insts[k]->name, name) == 0;
         if (taken) {
-            cfg_error(r->node, "a plugin instance named '%s' already exists; give this one another 'name'",
+            cfg_error(r->node,
+                      "a plugin instance named '%s' already exists; give this one another 'name'",
                       name);
             plugin_release(pl);
             continue;
@@ -331,7 +347,8 @@ gen_t *gen_build(cfg_t *cfg, unsigned nworkers)
             continue;
         }
         unsigned before = cfg_error_count();
-        cfg_check_map(cd->params, "litellm_params", cfg_params_fields, prov->pl->desc->deployment_fields);
+        cfg_check_map(cd->params, "litellm_params", cfg_params_fields,
+                      prov->pl->desc->deployment_fields);
         if (cfg_error_count() != before)
             continue;
         deployment_t *d = &g->deps[g->ndeps];
@@ -339,8 +356,8 @@ gen_t *gen_build(cfg_t *cfg, unsigned nworkers)
         d->provider = prov;
         gantry_str_t prefix = {cd->prefix, strlen(cd->prefix)};
         gantry_str_t mid = {cd->model_id, strlen(cd->model_id)};
-        int rc = prov->ops->deployment_create(prov->state, (const gantry_conf_t *)cd->params, prefix,
-                                              mid, &d->pstate);
+        int rc = prov->ops->deployment_create(prov->state, (const gantry_conf_t *)cd->params,
+                                              prefix, mid, &d->pstate);
         if (rc != 0) {
             if (cfg_error_count() == before)
                 cfg_error(cd->node, "provider '%s' rejected this deployment: %s", pname,

@@ -21,10 +21,10 @@ struct gantry_instance {
     plugin_t *pl;
     const gantry_ops_t *ops;
     char *name;
-    void *state;          /* from create() */
-    void **wstate;        /* per worker, from worker_init() */
-    bool *winit;          /* worker_init() ran for that worker */
-    unsigned slot;        /* index for per-request data */
+    void *state;   /* from create() */
+    void **wstate; /* per worker, from worker_init() */
+    bool *winit;   /* worker_init() ran for that worker */
+    unsigned slot; /* index for per-request data */
     const cfg_node_t *conf;
     gen_t *gen;
 };

@@ -8,8 +8,8 @@
 
 #include "log.h"
 #include "pipe.h"
-#include "routes.h"
 #include "router.h"
+#include "routes.h"
 #include "upstream.h"
 
 static int send_simple(h2o_req_t *h, int status, const char *reason, const char *body)
@@ -47,8 +47,9 @@ int routes_not_found(worker_t *w, h2o_req_t *h)
         return -1;
     req_hold(r);
     char msg[200];
-    snprintf(msg, sizeof msg, "Unknown route %.*s %.*s", (int)(h->method.len > 10 ? 10 : h->method.len),
-             h->method.base, (int)(h->path_normalized.len > 100 ? 100 : h->path_normalized.len),
+    snprintf(msg, sizeof msg, "Unknown route %.*s %.*s",
+             (int)(h->method.len > 10 ? 10 : h->method.len), h->method.base,
+             (int)(h->path_normalized.len > 100 ? 100 : h->path_normalized.len),
              h->path_normalized.base);
     req_set_error(r, 404, GANTRY_ERR_NOT_FOUND, "invalid_request_error", "not_found", NULL, msg);
     pipe_fail(r);
@@ -230,8 +231,9 @@ int health_full(worker_t *w, h2o_req_t *h)
 }
 
 /* ---- background health checks (general_settings.background_health_checks) ----
- * Worker 0 probes every HTTP deployment every health_check_interval with a connect (TCP and TLS), and
- * routing skips the ones that fail until a later probe succeeds.  One probe per deployment at a time.
+ * Worker 0 probes every HTTP deployment every health_check_interval with a connect (TCP and TLS),
+ * and routing skips the ones that fail until a later probe succeeds.  One probe per deployment at a
+ * time.
  */
 
 typedef struct bg_probe {
@@ -245,7 +247,7 @@ typedef struct bg_state {
     uv_timer_t timer;
     worker_t *w;
     gen_t *gen;
-    char **urls;       /* per deployment, computed on the first tick */
+    char **urls;        /* per deployment, computed on the first tick */
     bg_probe_t **probe; /* per deployment: the probe in flight, or NULL */
     bool ready;
 } bg_state_t;
@@ -259,8 +261,9 @@ static void bg_done(up_handle_t *h, CURLcode cc)
     curl_easy_cleanup(p->easy);
     bool was = atomic_exchange(&p->d->unhealthy, cc != CURLE_OK);
     if (was != (cc != CURLE_OK))
-        log_msg(cc == CURLE_OK ? LOG_INFO : LOG_WARN, NULL, "deployment %s is %s (%s)", p->d->cfg->id,
-                cc == CURLE_OK ? "reachable again" : "unreachable", curl_easy_strerror(cc));
+        log_msg(cc == CURLE_OK ? LOG_INFO : LOG_WARN, NULL, "deployment %s is %s (%s)",
+                p->d->cfg->id, cc == CURLE_OK ? "reachable again" : "unreachable",
+                curl_easy_strerror(cc));
     if (bg != NULL)
         bg->probe[p->d - bg->gen->deps] = NULL;
     free(p);
@@ -287,7 +290,8 @@ static void bg_tick(uv_timer_t *t)
         free(r);
         b->ready = true;
     }
-    int64_t ct = srv.cfg->server.connect_timeout_ms > 5000 ? 5000 : srv.cfg->server.connect_timeout_ms;
+    int64_t ct =
+        srv.cfg->server.connect_timeout_ms > 5000 ? 5000 : srv.cfg->server.connect_timeout_ms;
     for (size_t i = 0; i < g->ndeps; i++) {
         if (b->urls[i] == NULL || b->probe[i] != NULL)
             continue;

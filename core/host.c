@@ -1,6 +1,6 @@
 /*
- * The host table.  gantry_json_t is a cJSON node and gantry_conf_t a cfg_node_t inside the core, but
- * plugins never learn that: the casts stay in this file.
+ * The host table.  gantry_json_t is a cJSON node and gantry_conf_t a cfg_node_t inside the core,
+ * but plugins never learn that: the casts stay in this file.
  */
 #include "host.h"
 
@@ -18,8 +18,9 @@
 #define J(x) ((cJSON *)(x))
 
 /*
- * Counts JSON changes made through the host on this thread.  A document whose parse-time count still
- * matches was not changed by anyone since (over-approximate: a change to any document counts).
+ * Counts JSON changes made through the host on this thread.  A document whose parse-time count
+ * still matches was not changed by anyone since (over-approximate: a change to any document
+ * counts).
  */
 static __thread uint64_t json_mut;
 
@@ -42,8 +43,8 @@ static const char *h_strerror(int status)
     return "unknown status";
 }
 
-static void h_log(gantry_instance_t *self, gantry_req_t *req, gantry_log_level_t level, const char *fmt,
-                  ...)
+static void h_log(gantry_instance_t *self, gantry_req_t *req, gantry_log_level_t level,
+                  const char *fmt, ...)
 {
     char where[160];
     snprintf(where, sizeof where, "%s%s%.*s", self ? self->name : "plugin", req ? " " : "",
@@ -655,7 +656,8 @@ static void h_json_remove(gantry_json_t *obj, const char *key)
         cJSON_DeleteItemFromObjectCaseSensitive(J(obj), key);
 }
 
-static int h_json_attach(gantry_req_t *r, gantry_json_t *parent, const char *key, gantry_json_t *root)
+static int h_json_attach(gantry_req_t *r, gantry_json_t *parent, const char *key,
+                         gantry_json_t *root)
 {
     json_mut++;
     cJSON *p = J(parent), *n = J(root);

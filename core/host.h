@@ -1,4 +1,5 @@
-/* host: the function table handed to plugins (gantry_host_t), implemented over the core's modules. */
+/* host: the function table handed to plugins (gantry_host_t), implemented over the core's modules.
+ */
 #ifndef GANTRY_HOST_IMPL_H
 #define GANTRY_HOST_IMPL_H
 

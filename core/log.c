@@ -19,9 +19,12 @@ void log_vmsg(int level, const char *where, const char *fmt, va_list ap)
     gettimeofday(&tv, NULL);
     struct tm tm;
     gmtime_r(&tv.tv_sec, &tm);
-    int n = snprintf(line, sizeof line, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ %s ", tm.tm_year + 1900,
-                     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                     (int)(tv.tv_usec / 1000), level_names[level < 0 ? 0 : level > 3 ? 3 : level]);
+    int n = snprintf(line, sizeof line, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ %s ",
+                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                     (int)(tv.tv_usec / 1000),
+                     level_names[level < 0   ? 0
+                                 : level > 3 ? 3
+                                             : level]);
     if (where != NULL && n < (int)sizeof line)
         n += snprintf(line + n, sizeof line - n, "[%s] ", where);
     if (n < (int)sizeof line)

@@ -1,6 +1,6 @@
 /*
- * gantry: command line, start-up and exit.  Everything is loaded and checked before the first socket
- * is opened, so the server never starts half-configured.
+ * gantry: command line, start-up and exit.  Everything is loaded and checked before the first
+ * socket is opened, so the server never starts half-configured.
  */
 #include <curl/curl.h>
 #include <getopt.h>
@@ -53,10 +53,14 @@ static int parse_int(const char *s, long lo, long hi, long *out)
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"config", required_argument, NULL, 'c'}, {"host", required_argument, NULL, 'H'},
-        {"port", required_argument, NULL, 'p'},   {"workers", required_argument, NULL, 'w'},
-        {"check", no_argument, NULL, 'C'},        {"debug", no_argument, NULL, 'd'},
-        {"version", no_argument, NULL, 'v'},      {"help", no_argument, NULL, 'h'},
+        {"config", required_argument, NULL, 'c'},
+        {"host", required_argument, NULL, 'H'},
+        {"port", required_argument, NULL, 'p'},
+        {"workers", required_argument, NULL, 'w'},
+        {"check", no_argument, NULL, 'C'},
+        {"debug", no_argument, NULL, 'd'},
+        {"version", no_argument, NULL, 'v'},
+        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *config = NULL, *host = NULL;
@@ -73,13 +77,15 @@ int main(int argc, char **argv)
             break;
         case 'p':
             if (parse_int(optarg, 0, 65535, &port) != 0) {
-                fprintf(stderr, "gantry: --port needs a number from 0 to 65535, not '%s'\n", optarg);
+                fprintf(stderr, "gantry: --port needs a number from 0 to 65535, not '%s'\n",
+                        optarg);
                 return 1;
             }
             break;
         case 'w':
             if (parse_int(optarg, 1, 256, &workers) != 0) {
-                fprintf(stderr, "gantry: --workers needs a number from 1 to 256, not '%s'\n", optarg);
+                fprintf(stderr, "gantry: --workers needs a number from 1 to 256, not '%s'\n",
+                        optarg);
                 return 1;
             }
             break;
@@ -90,7 +96,8 @@ int main(int argc, char **argv)
             log_level = LOG_DEBUG;
             break;
         case 'v':
-            printf("gantry %s (plugin ABI %d.%d)\n", GANTRY_VERSION, GANTRY_ABI_MAJOR, GANTRY_ABI_MINOR);
+            printf("gantry %s (plugin ABI %d.%d)\n", GANTRY_VERSION, GANTRY_ABI_MAJOR,
+                   GANTRY_ABI_MINOR);
             return 0;
         case 'h':
             usage(stdout);

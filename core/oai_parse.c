@@ -13,7 +13,8 @@ static int bad(oai_err_t *e, const char *param, const char *code, const char *fm
     return -1;
 }
 
-static const char *const roles[] = {"system", "user", "assistant", "tool", "function", "developer", NULL};
+static const char *const roles[] = {"system",   "user",      "assistant", "tool",
+                                    "function", "developer", NULL};
 
 static bool known_role(const char *r)
 {
@@ -48,8 +49,8 @@ int oai_parse_chat(const char *body, size_t len, oai_chat_t *out, oai_err_t *e)
 {
     memset(out, 0, sizeof *out);
     if (body == NULL || len == 0)
-        return bad(e, NULL, NULL, "The request body is empty; send a JSON chat completion request.%s",
-                   NULL);
+        return bad(e, NULL, NULL,
+                   "The request body is empty; send a JSON chat completion request.%s", NULL);
     cJSON *root = cJSON_ParseWithLength(body, len);
     if (root == NULL)
         return bad(e, NULL, NULL,
@@ -63,7 +64,8 @@ int oai_parse_chat(const char *body, size_t len, oai_chat_t *out, oai_err_t *e)
     int rc = -1;
     const cJSON *model = cJSON_GetObjectItemCaseSensitive(root, "model");
     if (model == NULL) {
-        bad(e, "model", "missing_required_parameter", "You must provide a model parameter.%s", NULL);
+        bad(e, "model", "missing_required_parameter", "You must provide a model parameter.%s",
+            NULL);
         goto fail;
     }
     if (!cJSON_IsString(model) || model->valuestring[0] == '\0') {
@@ -73,12 +75,13 @@ int oai_parse_chat(const char *body, size_t len, oai_chat_t *out, oai_err_t *e)
     }
     const cJSON *msgs = cJSON_GetObjectItemCaseSensitive(root, "messages");
     if (msgs == NULL) {
-        bad(e, "messages", "missing_required_parameter", "Missing required parameter: 'messages'.%s",
-            NULL);
+        bad(e, "messages", "missing_required_parameter",
+            "Missing required parameter: 'messages'.%s", NULL);
         goto fail;
     }
     if (!cJSON_IsArray(msgs)) {
-        bad(e, "messages", "invalid_type", "Invalid type for 'messages': expected an array.%s", NULL);
+        bad(e, "messages", "invalid_type", "Invalid type for 'messages': expected an array.%s",
+            NULL);
         goto fail;
     }
     if (cJSON_GetArraySize(msgs) == 0) {
@@ -92,7 +95,8 @@ int oai_parse_chat(const char *body, size_t len, oai_chat_t *out, oai_err_t *e)
         const cJSON *role = cJSON_GetObjectItemCaseSensitive(m, "role");
         if (!cJSON_IsObject(m) || !cJSON_IsString(role)) {
             bad(e, "messages", "invalid_type",
-                "Invalid 'messages': every message must be an object with a string 'role'.%s", NULL);
+                "Invalid 'messages': every message must be an object with a string 'role'.%s",
+                NULL);
             goto fail;
         }
         if (!known_role(role->valuestring)) {
@@ -106,7 +110,8 @@ int oai_parse_chat(const char *body, size_t len, oai_chat_t *out, oai_err_t *e)
         if (content != NULL && !cJSON_IsString(content) && !cJSON_IsArray(content) &&
             !cJSON_IsNull(content)) {
             bad(e, "messages", "invalid_type",
-                "Invalid 'messages': 'content' must be a string, an array of parts, or null.%s", NULL);
+                "Invalid 'messages': 'content' must be a string, an array of parts, or null.%s",
+                NULL);
             goto fail;
         }
     }
@@ -117,8 +122,8 @@ int oai_parse_chat(const char *body, size_t len, oai_chat_t *out, oai_err_t *e)
     }
     const cJSON *so = cJSON_GetObjectItemCaseSensitive(root, "stream_options");
     if (so != NULL && !cJSON_IsObject(so) && !cJSON_IsNull(so)) {
-        bad(e, "stream_options", "invalid_type", "Invalid type for 'stream_options': expected an object.%s",
-            NULL);
+        bad(e, "stream_options", "invalid_type",
+            "Invalid type for 'stream_options': expected an object.%s", NULL);
         goto fail;
     }
     const cJSON *iu = cJSON_GetObjectItemCaseSensitive(so, "include_usage");
@@ -129,7 +134,8 @@ int oai_parse_chat(const char *body, size_t len, oai_chat_t *out, oai_err_t *e)
     }
     static const char *const numbers[] = {"temperature", "top_p", "presence_penalty",
                                           "frequency_penalty", NULL};
-    static const char *const ints[] = {"max_tokens", "max_completion_tokens", "n", "top_logprobs", NULL};
+    static const char *const ints[] = {"max_tokens", "max_completion_tokens", "n", "top_logprobs",
+                                       NULL};
     for (const char *const *k = numbers; *k; k++) {
         if (check_number(root, *k, e) != 0)
             goto fail;

@@ -163,9 +163,9 @@ static gantry_action_t run_list(req_t *r, gantry_kind_t kind)
 /* Fields that do not change the answer, left out of the cache key. */
 static bool key_ignored(const char *k)
 {
-    static const char *const ignored[] = {"stream",   "stream_options", "user",      "metadata",
-                                          "cache",    "guardrails",     "fallbacks", "num_retries",
-                                          "tags",     "request_timeout", NULL};
+    static const char *const ignored[] = {"stream", "stream_options",  "user",      "metadata",
+                                          "cache",  "guardrails",      "fallbacks", "num_retries",
+                                          "tags",   "request_timeout", NULL};
     for (const char *const *p = ignored; *p; p++) {
         if (strcmp(*p, k) == 0)
             return true;
@@ -447,7 +447,8 @@ static void send_response(req_t *r)
     if (r->cacheable && !r->cache_hit && ncache > 0) {
         char *v = r->resp_raw ? NULL : cJSON_PrintUnformatted(r->resp);
         gantry_str_t key = {r->cache_key, 64};
-        gantry_str_t val = v ? (gantry_str_t){v, strlen(v)} : (gantry_str_t){r->resp_raw, r->resp_raw_len};
+        gantry_str_t val =
+            v ? (gantry_str_t){v, strlen(v)} : (gantry_str_t){r->resp_raw, r->resp_raw_len};
         if (val.ptr != NULL) {
             for (size_t i = 0; i < ncache; i++) {
                 inst_t *in = r->gen->by_kind[GANTRY_KIND_CACHE][i];
@@ -506,8 +507,8 @@ static bool has_images(const cJSON *body)
         cJSON_ArrayForEach(p, cJSON_GetObjectItemCaseSensitive(m, "content"))
         {
             const cJSON *t = cJSON_GetObjectItemCaseSensitive(p, "type");
-            if (cJSON_IsString(t) && (strcmp(t->valuestring, "image_url") == 0 ||
-                                      strcmp(t->valuestring, "image") == 0))
+            if (cJSON_IsString(t) &&
+                (strcmp(t->valuestring, "image_url") == 0 || strcmp(t->valuestring, "image") == 0))
                 return true;
         }
     }
@@ -561,8 +562,9 @@ static bool apply_policies(req_t *r)
     case POL_NONE:
         return true;
     case POL_REJECT:
-        req_set_error(r, res.status ? res.status : 403, GANTRY_ERR_BAD_REQUEST, "invalid_request_error",
-                      "policy_violation", NULL, res.message ? res.message : "Rejected by policy.");
+        req_set_error(r, res.status ? res.status : 403, GANTRY_ERR_BAD_REQUEST,
+                      "invalid_request_error", "policy_violation", NULL,
+                      res.message ? res.message : "Rejected by policy.");
         pipe_fail(r);
         return false;
     case POL_ROUTE_GROUP:
@@ -632,8 +634,8 @@ static void run(req_t *r)
                 snprintf(msg, sizeof msg,
                          "The model '%.*s' does not exist or you do not have access to it.",
                          (int)(r->model.len > 200 ? 200 : r->model.len), r->model.ptr);
-                req_set_error(r, 404, GANTRY_ERR_NOT_FOUND, "invalid_request_error", "model_not_found",
-                              "model", msg);
+                req_set_error(r, 404, GANTRY_ERR_NOT_FOUND, "invalid_request_error",
+                              "model_not_found", "model", msg);
                 pipe_fail(r);
                 return;
             }
@@ -644,7 +646,8 @@ static void run(req_t *r)
             }
             r->phase = PH_CACHE_LOOKUP;
             r->pidx = 0;
-            r->cacheable = !r->stream && r->gen->nkind[GANTRY_KIND_CACHE] > 0 && compute_cache_key(r);
+            r->cacheable =
+                !r->stream && r->gen->nkind[GANTRY_KIND_CACHE] > 0 && compute_cache_key(r);
             break;
         case PH_CACHE_LOOKUP:
             if (r->cacheable) {
@@ -680,16 +683,17 @@ static void run(req_t *r)
             r->dep = rt_pick(r, r->last_failed, r->has_filter ? r->filter : NULL, &why);
             if (r->dep == NULL) {
                 if (why == RT_NONE_CONTEXT) {
-                    req_set_error(r, 400, GANTRY_ERR_CONTEXT_WINDOW, "invalid_request_error",
-                                  "context_length_exceeded", "messages",
-                                  "The prompt is longer than the context window of every deployment "
-                                  "of this model.");
+                    req_set_error(
+                        r, 400, GANTRY_ERR_CONTEXT_WINDOW, "invalid_request_error",
+                        "context_length_exceeded", "messages",
+                        "The prompt is longer than the context window of every deployment "
+                        "of this model.");
                 } else if (r->has_last_err) {
                     r->err = r->last_err; /* report what the last deployment said */
                     r->failed = true;
                 } else {
-                    req_set_error(r, 503, GANTRY_ERR_SERVER, "api_error",
-                                  "no_deployment_available", NULL,
+                    req_set_error(r, 503, GANTRY_ERR_SERVER, "api_error", "no_deployment_available",
+                                  NULL,
                                   why == RT_NONE_POLICY
                                       ? "No deployment of this model is allowed for this request."
                                       : "No deployment of this model is available right now.");
@@ -809,8 +813,8 @@ void pipe_upstream_done(req_t *r, up_result_t res, int status, const char *body,
         break;
     case UP_CONNECT:
         snprintf(msg, sizeof msg, "could not connect to the upstream provider (%s)", errtext);
-        req_set_error(r, 502, GANTRY_ERR_CONNECT, "api_connection_error", "upstream_connect_failed", NULL,
-                      msg);
+        req_set_error(r, 502, GANTRY_ERR_CONNECT, "api_connection_error", "upstream_connect_failed",
+                      NULL, msg);
         upstream_error(r);
         return;
     case UP_TIMEOUT:
@@ -839,8 +843,8 @@ void pipe_upstream_done(req_t *r, up_result_t res, int status, const char *body,
     }
     if (r->stream) {
         if (!r->stream_done) {
-            req_set_error(r, 502, GANTRY_ERR_SERVER, "api_error", "upstream_stream_incomplete", NULL,
-                          "the upstream stream ended without its final event");
+            req_set_error(r, 502, GANTRY_ERR_SERVER, "api_error", "upstream_stream_incomplete",
+                          NULL, "the upstream stream ended without its final event");
             upstream_error(r);
         }
         return;
@@ -933,7 +937,8 @@ int pipe_stream_chunk(req_t *r, cJSON *chunk, const char *raw, size_t raw_len)
         raw = NULL;
     }
     if (raw != NULL && r->api->native && host_json_mutations() == mut0) {
-        /* Nobody changed the chunk: relay the upstream's own bytes instead of printing them again. */
+        /* Nobody changed the chunk: relay the upstream's own bytes instead of printing them again.
+         */
         char pre[] = "data: ";
         if (!r->final_sent && r->h != NULL) {
             resp_stream_push(r, pre, 6, false);
@@ -958,7 +963,8 @@ void pipe_stream_end(req_t *r)
     if (r->stream_done || r->final_sent || r->client_gone)
         return;
     req_hold(r);
-    if (r->dep != NULL && r->dep->provider->ops->invoke != NULL && r->t_up_start != 0 && r->paused) {
+    if (r->dep != NULL && r->dep->provider->ops->invoke != NULL && r->t_up_start != 0 &&
+        r->paused) {
         r->t_up_total += now_us() - r->t_up_start;
         r->paused = false; /* a local provider's PAUSE ends with its stream */
     }

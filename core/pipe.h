@@ -1,8 +1,8 @@
 /*
  * pipe: the request pipeline (STYLE.md §2).  RECEIVE happens in the route handler, then
  * AUTH -> POLICY -> CACHE_LOOKUP -> GUARD_PRE -> ROUTE -> UPSTREAM -> STREAM (per chunk) ->
- * GUARD_POST -> CACHE_STORE -> LOG -> DONE.  Within a phase, plugins run in config order.  Any plugin
- * may PAUSE; host->resume() continues exactly where it stopped.
+ * GUARD_POST -> CACHE_STORE -> LOG -> DONE.  Within a phase, plugins run in config order.  Any
+ * plugin may PAUSE; host->resume() continues exactly where it stopped.
  */
 #ifndef GANTRY_PIPE_H
 #define GANTRY_PIPE_H

@@ -181,8 +181,8 @@ const char *plugin_check_desc(const gantry_plugin_desc_t *d, char *buf, size_t l
         return buf;
     }
     if (d->abi_minor > GANTRY_ABI_MINOR) {
-        snprintf(buf, len, "built for plugin ABI %u.%u, newer than this gantry's %d.%d", d->abi_major,
-                 d->abi_minor, GANTRY_ABI_MAJOR, GANTRY_ABI_MINOR);
+        snprintf(buf, len, "built for plugin ABI %u.%u, newer than this gantry's %d.%d",
+                 d->abi_major, d->abi_minor, GANTRY_ABI_MAJOR, GANTRY_ABI_MINOR);
         return buf;
     }
     if (d->kind < GANTRY_KIND_PROVIDER || d->kind > GANTRY_KIND_LOGGER) {
@@ -234,8 +234,9 @@ plugin_t *plugin_load(const char *name, char *err, size_t errlen)
             snprintf(err, errlen, "plugin file %s not found", name);
             return NULL;
         }
-        snprintf(err, errlen, "plugin '%s' not found (searched %zu director%s; set GANTRY_PLUGIN_PATH "
-                              "or plugins.path)",
+        snprintf(err, errlen,
+                 "plugin '%s' not found (searched %zu director%s; set GANTRY_PLUGIN_PATH "
+                 "or plugins.path)",
                  name, nsearch, nsearch == 1 ? "y" : "ies");
         return NULL;
     }
@@ -260,7 +261,8 @@ plugin_t *plugin_load(const char *name, char *err, size_t errlen)
     gantry_plugin_describe_fn fn;
     *(void **)&fn = dlsym(dl, GANTRY_PLUGIN_SYMBOL);
     if (fn == NULL) {
-        snprintf(err, errlen, "refusing plugin %s: it does not export %s()", real, GANTRY_PLUGIN_SYMBOL);
+        snprintf(err, errlen, "refusing plugin %s: it does not export %s()", real,
+                 GANTRY_PLUGIN_SYMBOL);
         dlclose(dl);
         return NULL;
     }
@@ -281,8 +283,9 @@ plugin_t *plugin_load(const char *name, char *err, size_t errlen)
         }
     }
     if (strchr(name, '/') == NULL && strcmp(d->name, name) != 0) {
-        snprintf(err, errlen, "refusing plugin %s: file is named '%s' but the plugin calls itself '%s'",
-                 real, name, d->name);
+        snprintf(err, errlen,
+                 "refusing plugin %s: file is named '%s' but the plugin calls itself '%s'", real,
+                 name, d->name);
         dlclose(dl);
         return NULL;
     }

@@ -1,10 +1,10 @@
 /*
  * plugin: finding, loading and validating plugin shared objects.
  *
- * A .so is dlopen'ed with RTLD_NOW | RTLD_LOCAL (missing symbols fail at once and nothing leaks into
- * the global namespace) and must export exactly gantry_plugin_describe().  The descriptor is checked
- * before anything else of the plugin runs.  Loaded objects are shared by generations and counted;
- * they are dlclose'd only when nothing uses them.
+ * A .so is dlopen'ed with RTLD_NOW | RTLD_LOCAL (missing symbols fail at once and nothing leaks
+ * into the global namespace) and must export exactly gantry_plugin_describe().  The descriptor is
+ * checked before anything else of the plugin runs.  Loaded objects are shared by generations and
+ * counted; they are dlclose'd only when nothing uses them.
  */
 #ifndef GANTRY_PLUGIN_LOADER_H
 #define GANTRY_PLUGIN_LOADER_H
@@ -22,8 +22,9 @@ typedef struct plugin {
 
 /*
  * Search directories, in order: $GANTRY_PLUGIN_PATH (colon separated), `extra` (the config's
- * plugins.path), then the default directory (the build tree's plugins/ when the executable runs from
- * its build tree, else the installed plugin directory), both found from the executable's location.
+ * plugins.path), then the default directory (the build tree's plugins/ when the executable runs
+ * from its build tree, else the installed plugin directory), both found from the executable's
+ * location.
  */
 void plugin_set_search(const char *const *extra, size_t nextra, const char *relative_to);
 const char *plugin_default_dir(void);

@@ -171,8 +171,8 @@ static gantry_str_t dup_str(req_t *r, const char *s)
     return p ? (gantry_str_t){p, n} : GANTRY_STR_NULL;
 }
 
-void req_set_error(req_t *r, int status, gantry_error_class_t cls, const char *type, const char *code,
-                   const char *param, const char *msg)
+void req_set_error(req_t *r, int status, gantry_error_class_t cls, const char *type,
+                   const char *code, const char *param, const char *msg)
 {
     r->failed = true;
     memset(&r->err, 0, sizeof r->err);

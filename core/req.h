@@ -3,9 +3,9 @@
  *
  * Two sides keep a request alive: the client side (the h2o request, until h2o disposes it: response
  * written, or the client gone) and the work side (an upstream transfer, host timers, a paused
- * plugin).  req_maybe_finish() runs LOG and frees everything once both are done.  h2o may dispose the
- * request synchronously inside h2o_send(), so code that touches a request after calling out holds
- * `busy` (req_hold/req_release) and the free is deferred until the outermost release.
+ * plugin).  req_maybe_finish() runs LOG and frees everything once both are done.  h2o may dispose
+ * the request synchronously inside h2o_send(), so code that touches a request after calling out
+ * holds `busy` (req_hold/req_release) and the free is deferred until the outermost release.
  */
 #ifndef GANTRY_REQ_H
 #define GANTRY_REQ_H
@@ -76,11 +76,11 @@ struct gantry_req {
     bool has_principal;
     gantry_principal_t principal;
 
-    cJSON *body; /* canonical request */
-    cJSON *resp; /* canonical response (non-streaming) */
+    cJSON *body;            /* canonical request */
+    cJSON *resp;            /* canonical response (non-streaming) */
     struct req_root *roots; /* request-owned JSON roots */
     size_t nroots, caproots;
-    char *resp_raw;         /* the upstream's bytes for r->resp while nothing modified it */
+    char *resp_raw; /* the upstream's bytes for r->resp while nothing modified it */
     size_t resp_raw_len;
 
     gantry_str_t model;
@@ -106,28 +106,28 @@ struct gantry_req {
     up_xfer_t *xfer;
 
     /* routing: attempts, retries and fallbacks (pipe.c) */
-    deployment_t *attempt_dep;   /* deployment of the attempt in progress (rt_begin done) */
+    deployment_t *attempt_dep; /* deployment of the attempt in progress (rt_begin done) */
     int64_t attempt_start;
     const deployment_t *last_failed;
-    int retries;                 /* retries made within the current model group */
-    int req_num_retries;         /* the request's own "num_retries"; -1 when absent */
+    int retries;         /* retries made within the current model group */
+    int req_num_retries; /* the request's own "num_retries"; -1 when absent */
     int fallbacks_used;
-    bool fb_chosen;              /* the fallback chain was picked (at the first exhausted group) */
+    bool fb_chosen; /* the fallback chain was picked (at the first exhausted group) */
     const char **fb_list;
     size_t fb_n, fb_i;
-    gantry_error_t last_err;     /* the latest upstream error, reported when nothing else answers */
+    gantry_error_t last_err; /* the latest upstream error, reported when nothing else answers */
     bool has_last_err;
     bool has_filter;
     struct rt_filter *filter;
 
     /* streaming output (double buffer: one being sent, one being filled) */
     h2o_generator_t generator;
-    bool started;      /* response headers sent */
-    bool sending;      /* an h2o_send is outstanding */
-    bool stream_done;  /* no more chunks will come */
+    bool started;     /* response headers sent */
+    bool sending;     /* an h2o_send is outstanding */
+    bool stream_done; /* no more chunks will come */
     bool final_sent;
     buf_t out_fill, out_send;
-    bool chunk_seen;   /* a content chunk was emitted (first token time) */
+    bool chunk_seen; /* a content chunk was emitted (first token time) */
 
     req_hdr_t *hdrs;
     char *guardrails;
@@ -157,8 +157,8 @@ void req_abort_work(req_t *r);
 
 /*
  * Request-owned JSON roots.  A root parsed from text remembers that text (a borrowed view, valid as
- * long as its source) and the JSON mutation count at parse time, so an untouched document can be sent
- * on as the original bytes instead of being printed again.
+ * long as its source) and the JSON mutation count at parse time, so an untouched document can be
+ * sent on as the original bytes instead of being printed again.
  */
 typedef struct req_root {
     cJSON *root;
@@ -171,8 +171,8 @@ void req_own_json_src(req_t *r, cJSON *root, const char *src, size_t len, uint64
 bool req_disown_json(req_t *r, cJSON *root, req_root_t *info);
 
 /* Set the request's error (copying strings into the arena). */
-void req_set_error(req_t *r, int status, gantry_error_class_t cls, const char *type, const char *code,
-                   const char *param, const char *msg);
+void req_set_error(req_t *r, int status, gantry_error_class_t cls, const char *type,
+                   const char *code, const char *param, const char *msg);
 int req_add_header(req_t *r, const char *name, const char *value, size_t len);
 void req_note_guardrail(req_t *r, const char *name);
 

@@ -1,7 +1,7 @@
 /*
  * respond: getting bytes to the client through h2o.  Streams use a double buffer: one buffer is
- * being sent by h2o (which allows a single outstanding h2o_send), the other collects new chunks; the
- * upstream is paused when the collecting buffer passes HIGH_WATER, so a slow client never makes
+ * being sent by h2o (which allows a single outstanding h2o_send), the other collects new chunks;
+ * the upstream is paused when the collecting buffer passes HIGH_WATER, so a slow client never makes
  * memory grow without bound.
  */
 #include <stdio.h>
@@ -200,7 +200,8 @@ void resp_send_error(req_t *r)
         r->api->error_body(r, &r->err, &b);
         if (r->err.retry_after_ms >= 0 && r->err.status == 429) {
             char v[32];
-            int n = snprintf(v, sizeof v, "%lld", (long long)((r->err.retry_after_ms + 999) / 1000));
+            int n =
+                snprintf(v, sizeof v, "%lld", (long long)((r->err.retry_after_ms + 999) / 1000));
             req_add_header(r, "retry-after", v, (size_t)n);
         }
         resp_send_body(r, r->err.status, "application/json", b.ptr, b.len);

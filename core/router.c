@@ -1,8 +1,8 @@
 #include "router.h"
 
 #include <math.h>
-#include <strings.h>
 #include <string.h>
+#include <strings.h>
 
 #include "srv.h"
 
@@ -49,7 +49,8 @@ int64_t rt_estimate_tokens(const cJSON *body)
 
 static bool has_tag(const deployment_t *d, const char *tag)
 {
-    const cfg_node_t *lists[2] = {cfg_map_get(d->cfg->params, "tags"), cfg_map_get(d->cfg->info, "tags")};
+    const cfg_node_t *lists[2] = {cfg_map_get(d->cfg->params, "tags"),
+                                  cfg_map_get(d->cfg->info, "tags")};
     for (int k = 0; k < 2; k++) {
         const cfg_node_t *l = lists[k];
         for (size_t i = 0; l != NULL && l->kind == CFG_SEQ && i < l->count; i++) {
@@ -68,7 +69,8 @@ static bool usable(const deployment_t *dc, int64_t now_us, bool check_health)
     if ((check_health && atomic_load_explicit(&d->unhealthy, memory_order_relaxed)) ||
         !rt_available(d, now_us))
         return false;
-    if (c->max_parallel > 0 && atomic_load_explicit(&d->st.inflight, memory_order_relaxed) >= c->max_parallel)
+    if (c->max_parallel > 0 &&
+        atomic_load_explicit(&d->st.inflight, memory_order_relaxed) >= c->max_parallel)
         return false;
     int64_t sec = now_us / 1000000;
     if (c->rpm > 0 && rt_window_sum(&d->st, d->st.rq, sec) >= (uint64_t)c->rpm)
@@ -108,7 +110,10 @@ static deployment_t *shuffle(req_t *r, deployment_t **c, size_t n)
     }
     for (size_t i = 0; i < n; i++) {
         const cfg_deployment_t *cd = c[i]->cfg;
-        w[i] = any_weight ? cd->weight : any_rpm ? (double)cd->rpm : any_tpm ? (double)cd->tpm : 1.0;
+        w[i] = any_weight ? cd->weight
+               : any_rpm  ? (double)cd->rpm
+               : any_tpm  ? (double)cd->tpm
+                          : 1.0;
         if (w[i] < 0)
             w[i] = 0;
         total += w[i];
@@ -125,7 +130,8 @@ static deployment_t *shuffle(req_t *r, deployment_t **c, size_t n)
 }
 
 /* Choose uniformly among the candidates whose score is within `slack` of the best (lowest). */
-static deployment_t *best_of(req_t *r, deployment_t **c, size_t n, const double *score, double slack_ratio)
+static deployment_t *best_of(req_t *r, deployment_t **c, size_t n, const double *score,
+                             double slack_ratio)
 {
     double best = INFINITY;
     for (size_t i = 0; i < n; i++)
@@ -203,9 +209,10 @@ deployment_t *rt_pick(req_t *r, const deployment_t *avoid, const rt_filter_t *f,
             deployment_t *d = g->deps[i];
             if (excluded[i])
                 continue;
-            if (f != NULL && ((f->tag && !has_tag(d, f->tag)) ||
-                              (f->region && (d->region == NULL || strcasecmp(d->region, f->region) != 0)) ||
-                              (f->deployment && strcmp(d->cfg->id, f->deployment) != 0))) {
+            if (f != NULL &&
+                ((f->tag && !has_tag(d, f->tag)) ||
+                 (f->region && (d->region == NULL || strcasecmp(d->region, f->region) != 0)) ||
+                 (f->deployment && strcmp(d->cfg->id, f->deployment) != 0))) {
                 policy_skipped++;
                 continue;
             }
@@ -227,7 +234,7 @@ deployment_t *rt_pick(req_t *r, const deployment_t *avoid, const rt_filter_t *f,
             continue;
         }
         if (n == 0) {
-            *why = policy_skipped == ng ? RT_NONE_POLICY
+            *why = policy_skipped == ng                                    ? RT_NONE_POLICY
                    : ctx_skipped > 0 && ctx_skipped + policy_skipped == ng ? RT_NONE_CONTEXT
                                                                            : RT_NONE_COOLING;
             return NULL;

@@ -1,4 +1,5 @@
-/* routes: the fixed HTTP routes; srv.c dispatches on the exact path (h2o's routes cannot change). */
+/* routes: the fixed HTTP routes; srv.c dispatches on the exact path (h2o's routes cannot change).
+ */
 #ifndef GANTRY_ROUTES_H
 #define GANTRY_ROUTES_H
 

@@ -35,8 +35,8 @@ typedef enum rt_class {
 } rt_class_t;
 
 typedef struct rt_fallback {
-    const char *group;   /* model group it applies to ("*" for all) */
-    const char **to;     /* fallback groups, in order */
+    const char *group; /* model group it applies to ("*" for all) */
+    const char **to;   /* fallback groups, in order */
     size_t nto;
     const cfg_node_t *node;
 } rt_fallback_t;
@@ -48,22 +48,22 @@ typedef struct rt_fallbacks {
 
 typedef struct rt_settings {
     rt_strategy_t strategy;
-    double latency_buffer;          /* routing_strategy_args.lowest_latency_buffer */
-    int num_retries;                /* default 2 */
-    int retry_policy[RT_C_COUNT];   /* -1 = use num_retries */
-    int64_t retry_after_ms;         /* minimum wait before a retry */
-    int64_t backoff_base_ms;        /* full-jitter exponential back-off: base ... */
-    int64_t backoff_max_ms;         /* ... and cap */
-    int allowed_fails;              /* per minute before a cooldown (default 3) */
+    double latency_buffer;                /* routing_strategy_args.lowest_latency_buffer */
+    int num_retries;                      /* default 2 */
+    int retry_policy[RT_C_COUNT];         /* -1 = use num_retries */
+    int64_t retry_after_ms;               /* minimum wait before a retry */
+    int64_t backoff_base_ms;              /* full-jitter exponential back-off: base ... */
+    int64_t backoff_max_ms;               /* ... and cap */
+    int allowed_fails;                    /* per minute before a cooldown (default 3) */
     int allowed_fails_policy[RT_C_COUNT]; /* -1 = allowed_fails */
-    int64_t cooldown_ms;            /* default 5 s */
+    int64_t cooldown_ms;                  /* default 5 s */
     bool disable_cooldowns;
-    double failure_threshold;       /* failure share in a minute that cools down (default 0.5) */
-    int failure_min_requests;       /* ... counted once a minute has this many requests (5) */
+    double failure_threshold; /* failure share in a minute that cools down (default 0.5) */
+    int failure_min_requests; /* ... counted once a minute has this many requests (5) */
     rt_fallbacks_t fallbacks, context_window_fallbacks, content_policy_fallbacks;
     const char **default_fallbacks;
     size_t ndefault_fallbacks;
-    int max_fallbacks;              /* default 5 */
+    int max_fallbacks; /* default 5 */
     bool pre_call_checks;
     bool background_health_checks;
     int64_t health_check_interval_ms;
@@ -82,15 +82,15 @@ const rt_fallback_t *rt_fallbacks_for(const rt_fallbacks_t *f, const char *group
 typedef struct rt_stats {
     atomic_int inflight;
     _Atomic int64_t cooldown_until_us; /* 0 = not cooling */
-    atomic_bool probing;               /* half-open: one request is testing a recovered deployment */
-    atomic_bool needs_probe;           /* set when a cooldown started; cleared by a successful probe */
-    _Atomic int64_t minute;            /* the minute the counters below belong to */
-    atomic_int fails, reqs;            /* in that minute */
-    _Atomic int64_t lat_us;            /* EWMA of whole-call latency */
-    _Atomic int64_t ttft_us;           /* EWMA of time to first token (streams) */
-    _Atomic int64_t sec[RT_WINDOW];    /* second each bucket counts */
-    atomic_uint rq[RT_WINDOW];         /* requests started in that second */
-    atomic_uint tk[RT_WINDOW];         /* tokens used in that second */
+    atomic_bool probing;            /* half-open: one request is testing a recovered deployment */
+    atomic_bool needs_probe;        /* set when a cooldown started; cleared by a successful probe */
+    _Atomic int64_t minute;         /* the minute the counters below belong to */
+    atomic_int fails, reqs;         /* in that minute */
+    _Atomic int64_t lat_us;         /* EWMA of whole-call latency */
+    _Atomic int64_t ttft_us;        /* EWMA of time to first token (streams) */
+    _Atomic int64_t sec[RT_WINDOW]; /* second each bucket counts */
+    atomic_uint rq[RT_WINDOW];      /* requests started in that second */
+    atomic_uint tk[RT_WINDOW];      /* tokens used in that second */
 } rt_stats_t;
 
 uint32_t rt_window_sum(rt_stats_t *s, const atomic_uint *bucket, int64_t now_s);

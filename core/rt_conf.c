@@ -13,18 +13,16 @@ static const struct {
     const char *name;
     rt_strategy_t s;
 } strategies[] = {
-    {"simple-shuffle", RT_SIMPLE_SHUFFLE},
-    {"least-busy", RT_LEAST_BUSY},
-    {"latency-based-routing", RT_LATENCY},
-    {"usage-based-routing", RT_USAGE},
+    {"simple-shuffle", RT_SIMPLE_SHUFFLE}, {"least-busy", RT_LEAST_BUSY},
+    {"latency-based-routing", RT_LATENCY}, {"usage-based-routing", RT_USAGE},
     {"usage-based-routing-v2", RT_USAGE}, /* LiteLLM's newer name; same policy here */
     {"cost-based-routing", RT_COST},
 };
 
 /* LiteLLM's retry_policy / allowed_fails_policy key prefixes, by class. */
 static const char *const class_keys[RT_C_COUNT] = {
-    "AuthenticationError", "TimeoutError", "RateLimitError", "ContentPolicyViolationError",
-    "InternalServerError", "BadRequestError",
+    "AuthenticationError",         "TimeoutError",        "RateLimitError",
+    "ContentPolicyViolationError", "InternalServerError", "BadRequestError",
 };
 
 rt_class_t rt_class_of(gantry_error_class_t c)
@@ -47,7 +45,8 @@ rt_class_t rt_class_of(gantry_error_class_t c)
     }
 }
 
-static void load_policy(int out[RT_C_COUNT], const cfg_node_t *map, const char *suffix, const char *what)
+static void load_policy(int out[RT_C_COUNT], const cfg_node_t *map, const char *suffix,
+                        const char *what)
 {
     for (int c = 0; c < RT_C_COUNT; c++)
         out[c] = -1;
@@ -63,8 +62,8 @@ static void load_policy(int out[RT_C_COUNT], const cfg_node_t *map, const char *
         }
         int64_t v;
         if (found < 0) {
-            cfg_error(p->value, "unknown key '%s' in %s (expected e.g. 'RateLimitError%s')", p->key, what,
-                      suffix);
+            cfg_error(p->value, "unknown key '%s' in %s (expected e.g. 'RateLimitError%s')", p->key,
+                      what, suffix);
         } else if (cfg_read_int(p->value, &v) != 0 || v < 0 || v > 100) {
             cfg_error(p->value, "'%s' must be an integer from 0 to 100", p->key);
         } else {
@@ -87,7 +86,8 @@ static void free_list(rt_fallbacks_t *f)
     f->n = 0;
 }
 
-/* [{"gpt-4": ["gpt-3.5", "claude"]}, ...] - LiteLLM's list of one-key maps (several keys allowed). */
+/* [{"gpt-4": ["gpt-3.5", "claude"]}, ...] - LiteLLM's list of one-key maps (several keys allowed).
+ */
 static void load_fallbacks(rt_fallbacks_t *f, const cfg_node_t *seq, const char *what)
 {
     if (seq == NULL || seq->kind != CFG_SEQ)
@@ -116,7 +116,8 @@ static void load_fallbacks(rt_fallbacks_t *f, const cfg_node_t *seq, const char 
                 for (size_t j = 0; j < to->count; j++) {
                     const char *g = group_name(to->items[j]);
                     if (g == NULL)
-                        cfg_error(to->items[j], "%s: fallback targets must be model group names", what);
+                        cfg_error(to->items[j], "%s: fallback targets must be model group names",
+                                  what);
                     else
                         fb->to[fb->nto++] = g;
                 }
@@ -129,7 +130,8 @@ static void load_fallbacks(rt_fallbacks_t *f, const cfg_node_t *seq, const char 
     }
 }
 
-void rt_settings_load(rt_settings_t *s, const cfg_node_t *rs, const cfg_node_t *ls, const cfg_node_t *gs)
+void rt_settings_load(rt_settings_t *s, const cfg_node_t *rs, const cfg_node_t *ls,
+                      const cfg_node_t *gs)
 {
     memset(s, 0, sizeof *s);
     s->strategy = RT_SIMPLE_SHUFFLE;
@@ -197,7 +199,8 @@ void rt_settings_load(rt_settings_t *s, const cfg_node_t *rs, const cfg_node_t *
         double d;
         if (cfg_get_num(args, "lowest_latency_buffer", &d)) {
             if (d < 0 || d > 10)
-                cfg_error(cfg_map_get(args, "lowest_latency_buffer"), "lowest_latency_buffer must be 0..10");
+                cfg_error(cfg_map_get(args, "lowest_latency_buffer"),
+                          "lowest_latency_buffer must be 0..10");
             s->latency_buffer = d;
         }
         if (cfg_get_num(rs, "retry_after", &d))
@@ -205,8 +208,8 @@ void rt_settings_load(rt_settings_t *s, const cfg_node_t *rs, const cfg_node_t *
         cfg_get_duration(rs, "retry_backoff_base", &s->backoff_base_ms);
         cfg_get_duration(rs, "retry_backoff_max", &s->backoff_max_ms);
         load_policy(s->retry_policy, cfg_map_get(rs, "retry_policy"), "Retries", "retry_policy");
-        load_policy(s->allowed_fails_policy, cfg_map_get(rs, "allowed_fails_policy"), "AllowedFails",
-                    "allowed_fails_policy");
+        load_policy(s->allowed_fails_policy, cfg_map_get(rs, "allowed_fails_policy"),
+                    "AllowedFails", "allowed_fails_policy");
         int64_t v;
         if (cfg_get_int(rs, "allowed_fails", &v))
             s->allowed_fails = (int)(v < 0 ? 0 : v);
@@ -221,7 +224,8 @@ void rt_settings_load(rt_settings_t *s, const cfg_node_t *rs, const cfg_node_t *
         if (cfg_get_int(rs, "max_fallbacks", &v))
             s->max_fallbacks = (int)(v < 0 ? 0 : v);
         bool b;
-        if (cfg_get_bool(rs, "enable_pre_call_checks", &b) || cfg_get_bool(rs, "enable_pre_call_check", &b))
+        if (cfg_get_bool(rs, "enable_pre_call_checks", &b) ||
+            cfg_get_bool(rs, "enable_pre_call_check", &b))
             s->pre_call_checks = b;
     }
     if (gs != NULL && gs->kind == CFG_MAP) {

@@ -2,9 +2,9 @@
  * rt_stats: per-deployment counters shared by all workers - in-flight requests, a sliding minute of
  * requests and tokens in one-second buckets, latency averages, and the cooldown state machine:
  *
- *   healthy --(429/401/404/408, too many fails, or failure rate)--> cooling (skipped until cooldown_until)
- *   cooling --(time passes)--> half-open: exactly one request may probe it
- *   half-open --(probe succeeds)--> healthy;  --(probe fails)--> cooling again
+ *   healthy --(429/401/404/408, too many fails, or failure rate)--> cooling (skipped until
+ * cooldown_until) cooling --(time passes)--> half-open: exactly one request may probe it half-open
+ * --(probe succeeds)--> healthy;  --(probe fails)--> cooling again
  *
  * Everything is lock-free; counters can be off by a request at a bucket boundary, which routing
  * tolerates (rate *limits* that must be exact live in the governance layer, not here).
@@ -27,9 +27,8 @@ uint32_t rt_window_sum(rt_stats_t *s, const atomic_uint *bucket, int64_t now_s)
 static void roll(rt_stats_t *s, int i, int64_t now_s)
 {
     int64_t sec = atomic_load_explicit(&s->sec[i], memory_order_relaxed);
-    if (sec != now_s &&
-        atomic_compare_exchange_strong_explicit(&s->sec[i], &sec, now_s, memory_order_acq_rel,
-                                                memory_order_relaxed)) {
+    if (sec != now_s && atomic_compare_exchange_strong_explicit(
+                            &s->sec[i], &sec, now_s, memory_order_acq_rel, memory_order_relaxed)) {
         /* This thread moved the bucket to a new second: it clears the old counts. */
         atomic_store_explicit(&s->rq[i], 0, memory_order_relaxed);
         atomic_store_explicit(&s->tk[i], 0, memory_order_relaxed);
@@ -90,7 +89,8 @@ void rt_begin(deployment_t *d, int64_t now_us)
 
 static void cool(deployment_t *d, const rt_settings_t *s, int64_t now_us)
 {
-    atomic_store_explicit(&d->st.cooldown_until_us, now_us + s->cooldown_ms * 1000, memory_order_release);
+    atomic_store_explicit(&d->st.cooldown_until_us, now_us + s->cooldown_ms * 1000,
+                          memory_order_release);
     atomic_store_explicit(&d->st.needs_probe, true, memory_order_release);
 }
 
@@ -99,7 +99,8 @@ void rt_end(deployment_t *d, const rt_settings_t *s, const rt_outcome_t *o, int6
     rt_stats_t *st = &d->st;
     atomic_fetch_sub_explicit(&st->inflight, 1, memory_order_relaxed);
     if (o->tokens > 0)
-        rt_window_add(st, st->tk, now_us / 1000000, (uint32_t)(o->tokens > UINT32_MAX ? UINT32_MAX : o->tokens));
+        rt_window_add(st, st->tk, now_us / 1000000,
+                      (uint32_t)(o->tokens > UINT32_MAX ? UINT32_MAX : o->tokens));
     bool was_probe = atomic_load(&st->needs_probe) && atomic_load(&st->probing);
     if (o->aborted) {
         /* The client left: says nothing about the deployment.  Let another request probe. */
@@ -120,7 +121,8 @@ void rt_end(deployment_t *d, const rt_settings_t *s, const rt_outcome_t *o, int6
         }
         return;
     }
-    /* A client's own mistake (400, context window, content policy) is not the deployment's fault. */
+    /* A client's own mistake (400, context window, content policy) is not the deployment's fault.
+     */
     if (!o->deployment_fault) {
         if (was_probe)
             atomic_store(&st->probing, false);
@@ -129,8 +131,8 @@ void rt_end(deployment_t *d, const rt_settings_t *s, const rt_outcome_t *o, int6
     int fails = atomic_fetch_add(&st->fails, 1) + 1;
     if (was_probe)
         atomic_store(&st->probing, false);
-    /* Nothing to fail over to in a one-deployment group: cooling down would only turn upstream errors
-     * into local ones. */
+    /* Nothing to fail over to in a one-deployment group: cooling down would only turn upstream
+     * errors into local ones. */
     if (s->disable_cooldowns || d->group == NULL || d->group->ndeps < 2)
         return;
     rt_class_t c = o->cls;

@@ -39,14 +39,10 @@ static const struct {
     const char *path;
     route_fn fn;
 } routes[] = {
-    {"/v1/chat/completions", api_openai_chat},
-    {"/chat/completions", api_openai_chat},
-    {"/v1/models", api_openai_models},
-    {"/models", api_openai_models},
-    {"/health/liveliness", health_live},
-    {"/health/liveness", health_live},
-    {"/health/readiness", health_ready},
-    {"/health", health_full},
+    {"/v1/chat/completions", api_openai_chat}, {"/chat/completions", api_openai_chat},
+    {"/v1/models", api_openai_models},         {"/models", api_openai_models},
+    {"/health/liveliness", health_live},       {"/health/liveness", health_live},
+    {"/health/readiness", health_ready},       {"/health", health_full},
 };
 
 static int on_req(h2o_handler_t *self, h2o_req_t *h)
@@ -65,8 +61,9 @@ static int on_req(h2o_handler_t *self, h2o_req_t *h)
 }
 
 /* ---- HTTP/1 hang-up watchdog ----
- * h2o stops reading an HTTP/1 socket while a handler works, so a client that gives up is noticed only
- * when we write.  Waiting requests are polled for POLLRDHUP so their upstream calls can be cancelled.
+ * h2o stops reading an HTTP/1 socket while a handler works, so a client that gives up is noticed
+ * only when we write.  Waiting requests are polled for POLLRDHUP so their upstream calls can be
+ * cancelled.
  */
 
 void srv_watch(req_t *r)
@@ -104,8 +101,8 @@ static void on_watchdog(uv_timer_t *t)
     while (r != NULL) {
         req_t *next = r->wd_next;
         h2o_req_t *h = r->h;
-        h2o_socket_t *s = h && h->conn->callbacks->get_socket ? h->conn->callbacks->get_socket(h->conn)
-                                                              : NULL;
+        h2o_socket_t *s =
+            h && h->conn->callbacks->get_socket ? h->conn->callbacks->get_socket(h->conn) : NULL;
         int fd = s ? h2o_socket_get_fd(s) : -1;
         if (fd >= 0) {
             struct pollfd pfd = {.fd = fd, .events = POLLRDHUP};
@@ -184,7 +181,8 @@ static void *worker_main(void *arg)
 
 static int make_listener(const cfg_server_t *s)
 {
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE};
+    struct addrinfo hints = {
+        .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE};
     struct addrinfo *ai = NULL;
     char port[16];
     snprintf(port, sizeof port, "%d", s->port);
@@ -288,7 +286,8 @@ int srv_run(cfg_t *cfg, gen_t *gen, unsigned nworkers)
     srv.h2o.http1.req_timeout = (uint64_t)s->client_timeout_ms;
     srv.h2o.http2.idle_timeout = (uint64_t)s->client_timeout_ms;
     srv.h2o.http1.upgrade_to_http2 = s->h2c ? 1 : 0;
-    h2o_hostconf_t *host = h2o_config_register_host(&srv.h2o, h2o_iovec_init(H2O_STRLIT("default")), 65535);
+    h2o_hostconf_t *host =
+        h2o_config_register_host(&srv.h2o, h2o_iovec_init(H2O_STRLIT("default")), 65535);
     h2o_pathconf_t *pc = h2o_config_register_path(host, "/", 0);
     h2o_handler_t *hd = h2o_create_handler(pc, sizeof *hd);
     hd->on_req = on_req;
@@ -298,7 +297,8 @@ int srv_run(cfg_t *cfg, gen_t *gen, unsigned nworkers)
     for (unsigned i = 0; i < nworkers; i++) {
         worker_t *w = &srv.workers[i];
         w->id = i;
-        w->rng = 0x9E3779B97F4A7C15ULL ^ ((uint64_t)(i + 1) * 0xBF58476D1CE4E5B9ULL) ^ (uint64_t)now_us();
+        w->rng = 0x9E3779B97F4A7C15ULL ^ ((uint64_t)(i + 1) * 0xBF58476D1CE4E5B9ULL) ^
+                 (uint64_t)now_us();
         uv_loop_init(&w->loop);
         h2o_context_init(&w->ctx, &w->loop, &srv.h2o);
         w->accept.ctx = &w->ctx;
@@ -343,7 +343,8 @@ int srv_run(cfg_t *cfg, gen_t *gen, unsigned nworkers)
         uv_run(main_loop, UV_RUN_ONCE);
     for (unsigned i = 0; i < nworkers; i++) {
         /* Wait for each worker while still servicing the drain timer. */
-        while (!atomic_load(&srv.workers[i].stop) || pthread_tryjoin_np(srv.workers[i].thread, NULL) != 0)
+        while (!atomic_load(&srv.workers[i].stop) ||
+               pthread_tryjoin_np(srv.workers[i].thread, NULL) != 0)
             uv_run(main_loop, UV_RUN_NOWAIT), usleep(2000);
     }
     uv_timer_stop(&drain_timer);

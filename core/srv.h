@@ -56,7 +56,7 @@ int srv_run(cfg_t *cfg, gen_t *gen, unsigned nworkers);
 
 void srv_install_error_filter(h2o_hostconf_t *host);
 
-void srv_watch(req_t *r);   /* start watching an HTTP/1 request's socket for hang-up */
+void srv_watch(req_t *r); /* start watching an HTTP/1 request's socket for hang-up */
 void srv_unwatch(req_t *r);
 
 #endif

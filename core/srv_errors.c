@@ -37,7 +37,8 @@ static void on_send(h2o_ostream_t *self, h2o_req_t *req, h2o_iovec_t *bufs, size
         return;
     }
     e->sent = true;
-    /* h2o's text is a short fixed phrase ("request entity is too large"); keep it as the message. */
+    /* h2o's text is a short fixed phrase ("request entity is too large"); keep it as the message.
+     */
     char text[256];
     size_t n = 0;
     for (size_t i = 0; i < bufcnt && n < sizeof text - 1; i++) {
@@ -52,7 +53,8 @@ static void on_send(h2o_ostream_t *self, h2o_req_t *req, h2o_iovec_t *bufs, size
             text[i] = ' ';
     }
     if (req->res.status == 413)
-        n = (size_t)snprintf(text, sizeof text, "The request body is larger than the limit of %lld bytes.",
+        n = (size_t)snprintf(text, sizeof text,
+                             "The request body is larger than the limit of %lld bytes.",
                              (long long)srv.cfg->server.max_request_bytes);
     char *json = h2o_mem_alloc_pool(&req->pool, 512);
     int len = snprintf(json, 512,

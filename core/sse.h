@@ -1,7 +1,8 @@
 /*
- * sse: incremental text/event-stream parser.  Upstream chunk boundaries do not line up with events, so
- * bytes are fed as they come and complete events are handed to a callback.  Lines may end in LF, CRLF
- * or CR (also split across feeds).  Memory is bounded: an event larger than `max_event` is an error.
+ * sse: incremental text/event-stream parser.  Upstream chunk boundaries do not line up with events,
+ * so bytes are fed as they come and complete events are handed to a callback.  Lines may end in LF,
+ * CRLF or CR (also split across feeds).  Memory is bounded: an event larger than `max_event` is an
+ * error.
  */
 #ifndef GANTRY_SSE_H
 #define GANTRY_SSE_H
@@ -11,7 +12,8 @@
 #include "util.h"
 
 /* Return 0 to go on; anything else stops sse_feed(), which returns that value. */
-typedef int (*sse_cb)(void *arg, const char *event, size_t event_len, const char *data, size_t data_len);
+typedef int (*sse_cb)(void *arg, const char *event, size_t event_len, const char *data,
+                      size_t data_len);
 
 typedef struct sse {
     buf_t line;  /* the current, incomplete line */

@@ -329,11 +329,13 @@ static void finish(up_xfer_t *x, CURLcode cc)
         x->in_cb = false;
         req_release(r);
     }
-    /* Clients get curl's generic wording; the detail (addresses, ports) stays in the gateway log. */
+    /* Clients get curl's generic wording; the detail (addresses, ports) stays in the gateway log.
+     */
     char err[CURL_ERROR_SIZE + 64];
     snprintf(err, sizeof err, "%s", curl_easy_strerror(cc));
     if (res != UP_OK && res != UP_ABORTED && x->errbuf[0])
-        log_msg(LOG_WARN, r->id, "upstream %s failed: %s", r->dep ? r->dep->cfg->id : "?", x->errbuf);
+        log_msg(LOG_WARN, r->id, "upstream %s failed: %s", r->dep ? r->dep->cfg->id : "?",
+                x->errbuf);
     long status = x->status;
     int64_t retry = x->retry_after_ms;
     buf_t body = x->body;

@@ -1,8 +1,8 @@
 /*
  * upstream: HTTP calls to providers through one libcurl multi handle per worker, driven by the
- * worker's libuv loop (curl's socket and timer callbacks mapped onto uv_poll/uv_timer).  Connections
- * are reused per worker.  Timeouts: connect, whole call (non-streaming), first byte and idle silence
- * (streaming), so a long stream is never cut by a total timeout.
+ * worker's libuv loop (curl's socket and timer callbacks mapped onto uv_poll/uv_timer). Connections
+ * are reused per worker.  Timeouts: connect, whole call (non-streaming), first byte and idle
+ * silence (streaming), so a long stream is never cut by a total timeout.
  */
 #ifndef GANTRY_UPSTREAM_H
 #define GANTRY_UPSTREAM_H
@@ -17,8 +17,8 @@
 typedef struct up_multi up_multi_t;
 
 /*
- * Every easy handle on a worker's multi handle carries one of these as CURLOPT_PRIVATE (first member
- * of its owner), so completions are dispatched without knowing the owner's type.
+ * Every easy handle on a worker's multi handle carries one of these as CURLOPT_PRIVATE (first
+ * member of its owner), so completions are dispatched without knowing the owner's type.
  */
 typedef struct up_handle {
     void (*done)(struct up_handle *h, CURLcode cc);
@@ -45,12 +45,12 @@ void up_spec_init(struct gantry_upstream *s, req_t *r);
 void up_spec_free(struct gantry_upstream *s);
 
 typedef enum up_result {
-    UP_OK = 0,        /* an HTTP answer came (any status) */
-    UP_CONNECT,       /* could not connect / TLS / DNS */
-    UP_TIMEOUT,       /* connect, whole-call, first-byte or idle timeout */
-    UP_BROKEN,        /* the connection broke or the answer was malformed */
-    UP_TOO_LARGE,     /* the answer exceeded max_response_bytes */
-    UP_ABORTED,       /* the gateway cancelled it */
+    UP_OK = 0,    /* an HTTP answer came (any status) */
+    UP_CONNECT,   /* could not connect / TLS / DNS */
+    UP_TIMEOUT,   /* connect, whole-call, first-byte or idle timeout */
+    UP_BROKEN,    /* the connection broke or the answer was malformed */
+    UP_TOO_LARGE, /* the answer exceeded max_response_bytes */
+    UP_ABORTED,   /* the gateway cancelled it */
 } up_result_t;
 
 /* Start the call described by `spec` (its headers are taken); sets r->xfer.  0 or -1. */
