@@ -7,6 +7,7 @@
 #include "srv.h"
 
 #define MAX_CANDIDATES 256
+#define RT_LATENCY_STALE_US 5000000
 
 uint64_t rt_rand(uint64_t *s)
 {
@@ -160,10 +161,13 @@ static deployment_t *strategy(req_t *r, deployment_t **c, size_t n, bool cheapes
             score[i] = atomic_load_explicit(&c[i]->st.inflight, memory_order_relaxed);
         return best_of(r, c, n, score, 0);
     case RT_LATENCY:
-        /* Untried deployments score 0 so each gets measured; streams are judged by first token. */
+        /* Untried deployments score 0 so each gets measured, and so do ones whose figure is older
+         * than RT_LATENCY_STALE: one slow spike must not keep a fast deployment out for good.
+         * Streams are judged by time to first token. */
         for (size_t i = 0; i < n; i++) {
             int64_t t = r->stream ? atomic_load(&c[i]->st.ttft_us) : 0;
-            score[i] = (double)(t > 0 ? t : atomic_load(&c[i]->st.lat_us));
+            bool stale = now_us() - atomic_load(&c[i]->st.lat_at_us) > RT_LATENCY_STALE_US;
+            score[i] = stale ? 0 : (double)(t > 0 ? t : atomic_load(&c[i]->st.lat_us));
         }
         return best_of(r, c, n, score, s->latency_buffer);
     case RT_USAGE:

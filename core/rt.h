@@ -88,6 +88,7 @@ typedef struct rt_stats {
     atomic_int fails, reqs;         /* in that minute */
     _Atomic int64_t lat_us;         /* EWMA of whole-call latency */
     _Atomic int64_t ttft_us;        /* EWMA of time to first token (streams) */
+    _Atomic int64_t lat_at_us;      /* when lat_us/ttft_us were last updated */
     _Atomic int64_t sec[RT_WINDOW]; /* second each bucket counts */
     atomic_uint rq[RT_WINDOW];      /* requests started in that second */
     atomic_uint tk[RT_WINDOW];      /* tokens used in that second */

@@ -108,8 +108,10 @@ void rt_end(deployment_t *d, const rt_settings_t *s, const rt_outcome_t *o, int6
             atomic_store(&st->probing, false);
         return;
     }
-    if (o->latency_us > 0)
+    if (o->latency_us > 0) {
         ewma(&st->lat_us, o->latency_us);
+        atomic_store_explicit(&st->lat_at_us, now_us, memory_order_relaxed);
+    }
     if (o->ttft_us > 0)
         ewma(&st->ttft_us, o->ttft_us);
     minute_roll(st, now_us);

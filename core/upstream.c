@@ -440,19 +440,19 @@ int up_start(req_t *r, struct gantry_upstream *spec, bool stream, int64_t timeou
             curl_easy_setopt(e, CURLOPT_POSTFIELDS, spec->body.ptr);
         }
     }
-    if (!stream) {
-        if (timeout_ms > 0)
-            curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
-    } else {
-        /* No total timeout for streams: a first-byte deadline, then an idle bound between chunks.
-         * (curl's low-speed check averages over several seconds, so it is not an idle timer.) */
-        x->idle_ms = sc->idle_timeout_ms > 0 ? sc->idle_timeout_ms : 300000;
-        x->deadline = malloc(sizeof *x->deadline);
-        uv_timer_init(&r->w->loop, x->deadline);
-        x->deadline->data = x;
+    /* Streams have no total timeout: a first-byte deadline, then an idle bound between chunks.  A
+     * non-streamed answer has its whole-call timeout, and the same idle bound once bytes flow (a body
+     * that stops half-way is not waited for until the end of the call).  curl's low-speed check
+     * averages over several seconds, so it is not an idle timer. */
+    if (!stream && timeout_ms > 0)
+        curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
+    x->idle_ms = sc->idle_timeout_ms > 0 ? sc->idle_timeout_ms : 300000;
+    x->deadline = malloc(sizeof *x->deadline);
+    uv_timer_init(&r->w->loop, x->deadline);
+    x->deadline->data = x;
+    if (stream)
         uv_timer_start(x->deadline, on_deadline,
                        (uint64_t)(first_byte_ms > 0 ? first_byte_ms : x->idle_ms), 0);
-    }
     r->xfer = x;
     r->t_up_start = now_us();
     if (curl_multi_add_handle(x->m->multi, e) != CURLM_OK) {

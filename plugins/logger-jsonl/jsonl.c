@@ -389,12 +389,13 @@ void jl_log(gantry_req_t *req, void *state, void *worker_state)
     info.prompt_tokens = info.completion_tokens = info.total_tokens = info.cached_tokens = -1;
     host->req_info(req, &info);
 
-    /*
-     * A worker's own slot has a scratch buffer only it uses, so the line is built before taking
-     * the lock.  The shared slot's scratch is shared too, so it is built under the lock.
-     */
     /* The clock is read only when the line needs it. */
     now_ms = info.start_unix_ms > 0 ? 0 : host->unix_ms();
+    /*
+     * A worker's own slot has a scratch buffer (and timestamp cache) only it uses, so the line is
+     * built before taking the lock.  The shared slot's are shared too, so it is built under the
+     * lock.
+     */
     if (shared)
         pthread_mutex_lock(&slot->lock);
     n = jl_build_line_cached(&info, now_ms, &slot->ts, slot->scratch, JL_LINE_MAX);

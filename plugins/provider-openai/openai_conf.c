@@ -291,8 +291,8 @@ static int build_headers(const gantry_host_t *host, openai_deployment_t *dep)
     if (dep->headers == NULL)
         return GANTRY_ENOMEM;
     if (!dep->extra_has_content_type)
-        dep->headers[n++] = (openai_header_t){GANTRY_STR_LIT("Content-Type"),
-                                              GANTRY_STR_LIT("application/json")};
+        dep->headers[n++] =
+            (openai_header_t){GANTRY_STR_LIT("Content-Type"), GANTRY_STR_LIT("application/json")};
     if (dep->authorization.ptr != NULL && !dep->extra_has_authorization)
         dep->headers[n++] = (openai_header_t){GANTRY_STR_LIT("Authorization"), dep->authorization};
     if (dep->organization.ptr != NULL && !dep->extra_has_organization)
@@ -311,8 +311,14 @@ static int build_model_member(const gantry_host_t *host, openai_deployment_t *de
     openai_wbuf_t b = {.host = host, .ptr = stack, .cap = sizeof(stack)};
     int rc = GANTRY_OK;
 
+    gantry_str_t model = dep->model;
+    /* The body used to carry the model as a C string, so it ended at a NUL; it still does. */
+    const char *nul = memchr(model.ptr, '\0', model.len);
+    if (nul != NULL)
+        model.len = (size_t)(nul - model.ptr);
+
     openai_wb_put(&b, "\"model\":", 8);
-    openai_wb_string(&b, dep->model);
+    openai_wb_string(&b, model);
     if (b.failed || copy_str(host, b.ptr, b.len, &dep->model_member) != GANTRY_OK)
         rc = GANTRY_ENOMEM;
     openai_wb_release(&b);

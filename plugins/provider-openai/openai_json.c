@@ -257,7 +257,7 @@ int openai_wb_value(gantry_req_t *req, openai_wbuf_t *b, const gantry_json_t *no
         openai_wb_put(b, "}", 1);
         break;
     default:
-        /* A node type the SDK does not name (cJSON's raw values): the host knows how to print it. */
+        /* A type the SDK does not name (cJSON's raw values): the host knows how to print it. */
         return write_by_host(req, b, node);
     }
     return b->failed ? GANTRY_ENOMEM : GANTRY_OK;

@@ -13,12 +13,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);               \
-            exit(1);                                                                               \
-        }                                                                                          \
+#define CHECK(cond)                                                                  \
+    do {                                                                             \
+        if (!(cond)) {                                                               \
+            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
+            exit(1);                                                                 \
+        }                                                                            \
     } while (0)
 
 /* ---- a stand-in host ---- */
@@ -139,8 +139,8 @@ static int t_up_set_url(gantry_upstream_t *up, gantry_str_t url)
 static int t_up_add_header(gantry_upstream_t *up, const char *name, gantry_str_t value)
 {
     CHECK(up->nheaders < 8);
-    snprintf(up->headers[up->nheaders++], sizeof(up->headers[0]), "%s: %.*s", name,
-             (int)value.len, value.ptr);
+    snprintf(up->headers[up->nheaders++], sizeof(up->headers[0]), "%s: %.*s", name, (int)value.len,
+             value.ptr);
     return GANTRY_OK;
 }
 
@@ -519,7 +519,8 @@ static void test_fixed(void)
     static const char *const bodies[] = {
         "{\"model\":\"gpt-mock\",\"messages\":[{\"role\":\"user\",\"content\":\"Say hello.\"}],"
         "\"max_tokens\":16}",
-        "{\"model\":\"gpt-mock\",\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
+        "{\"model\":\"gpt-mock\",\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":"
+        "\"x\"}]}",
         "{}",
         "{\"messages\":[]}",
         "{\"model\":\"a\",\"model\":\"b\",\"stream\":false,\"stream\":true}",
@@ -530,7 +531,8 @@ static void test_fixed(void)
         "{\"stream_options\":\"yes\",\"stream\":\"no\"}",
         "{\"stream_options\":[1]}",
         "{\"tags\":[\"a\"],\"tags\":[\"b\"],\"metadata\":{\"k\":\"v\"},\"fallbacks\":[\"m2\"],"
-        "\"guardrails\":[],\"cache\":{\"no-cache\":true},\"num_retries\":3,\"mock_response\":\"hi\","
+        "\"guardrails\":[],\"cache\":{\"no-cache\":true},\"num_retries\":3,\"mock_response\":"
+        "\"hi\","
         "\"session_id\":\"s\",\"enable_history\":true,\"context_window_fallback_dict\":{},"
         "\"user\":\"u\"}",
         "{\"Model\":\"case\",\"STREAM\":true,\"model \":1,\"modelx\":2,\"\":3}",
@@ -558,6 +560,14 @@ static void test_fixed(void)
         expect_same_text(dep, bodies[i]);
         expect_same_text(odd, bodies[i]);
     }
+
+    /* A model id with a NUL inside (a YAML "\0") ends at the NUL, as the C string it used to be. */
+    static const char nul_model[] = "ab\0cd";
+    free((void *)odd->model_member.ptr);
+    odd->model = (gantry_str_t){nul_model, sizeof(nul_model) - 1};
+    CHECK(build_model_member(&test_host, odd) == GANTRY_OK);
+    CHECK(strcmp(odd->model_member.ptr, "\"model\":\"ab\"") == 0);
+    expect_same_text(odd, bodies[0]);
     free_deployment(dep);
     free_deployment(odd);
 }
@@ -598,9 +608,12 @@ static uint32_t rnd(uint32_t n)
 }
 
 static const char *const key_pool[] = {
-    "model", "stream", "stream_options", "include_usage", "tags", "metadata", "fallbacks",
-    "cache", "messages", "content", "role", "temperature", "max_tokens", "user", "n", "a\"b",
-    "é", "",
+    "model",         "stream", "stream_options",
+    "include_usage", "tags",   "metadata",
+    "fallbacks",     "cache",  "messages",
+    "content",       "role",   "temperature",
+    "max_tokens",    "user",   "n",
+    "a\"b",          "é",      "",
 };
 
 /* Mostly plain text, so that the escapes land at every offset of the writer's 8-byte words. */
@@ -616,9 +629,9 @@ static void random_string(char *buf, size_t cap)
 
 static cJSON *random_value(int depth)
 {
-    static const double numbers[] = {0,    1,     -1,  16,   0.5,   -0.0,  1e15,      -1e15,
-                                     1e14, 0.1,   0.7, 1e-5, 3e100, -2.25, 123456789, 2e9,
-                                     -3e9, 1e308, 42,  7.0,  1e16,  99999999999999.0};
+    static const double numbers[] = {
+        0,    1,     -1,    16,        0.5, -0.0, 1e15,  -1e15, 1e14, 0.1,  0.7,
+        1e-5, 3e100, -2.25, 123456789, 2e9, -3e9, 1e308, 42,    7.0,  1e16, 99999999999999.0};
     char s[72];
 
     switch (rnd(depth > 3 ? 5 : 7)) {
