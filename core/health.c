@@ -193,11 +193,20 @@ static void op_health(req_t *r)
             continue;
         }
         probe_t *p = calloc(1, sizeof *p);
+        CURL *easy = p != NULL ? curl_easy_init() : NULL;
+        if (easy == NULL) {
+            cJSON *e = entry(d, url);
+            cJSON_AddStringToObject(e, "error", "out of memory starting the probe");
+            cJSON_AddItemToArray(c->unhealthy, e);
+            free(url);
+            free(p);
+            continue;
+        }
         p->handle.done = probe_done;
         p->ctx = c;
         p->dep = d;
         p->url = url;
-        p->easy = curl_easy_init();
+        p->easy = easy;
         curl_easy_setopt(p->easy, CURLOPT_URL, p->url);
         curl_easy_setopt(p->easy, CURLOPT_CONNECT_ONLY, 1L);
         curl_easy_setopt(p->easy, CURLOPT_NOSIGNAL, 1L);
@@ -276,6 +285,8 @@ static void bg_tick(uv_timer_t *t)
     if (!b->ready) {
         /* A stand-in request gives the providers' prepare() an arena and JSON helpers. */
         req_t *r = calloc(1, sizeof *r);
+        if (r == NULL)
+            return; /* out of memory: try again on the next tick */
         r->gen = g;
         r->w = b->w;
         arena_init(&r->arena, 1 << 20);
@@ -296,10 +307,15 @@ static void bg_tick(uv_timer_t *t)
         if (b->urls[i] == NULL || b->probe[i] != NULL)
             continue;
         bg_probe_t *p = calloc(1, sizeof *p);
+        CURL *easy = p != NULL ? curl_easy_init() : NULL;
+        if (easy == NULL) {
+            free(p); /* out of memory: this deployment is probed on a later tick */
+            continue;
+        }
         p->handle.done = bg_done;
         p->d = &g->deps[i];
         p->w = b->w;
-        p->easy = curl_easy_init();
+        p->easy = easy;
         curl_easy_setopt(p->easy, CURLOPT_URL, b->urls[i]);
         curl_easy_setopt(p->easy, CURLOPT_CONNECT_ONLY, 1L);
         curl_easy_setopt(p->easy, CURLOPT_NOSIGNAL, 1L);

@@ -347,6 +347,9 @@ static int h_resp_set_take(gantry_req_t *r, gantry_json_t *root)
 {
     if (root == NULL)
         return GANTRY_EINVAL;
+    if (J(root) == r->resp)
+        return GANTRY_OK; /* installing the current response again: deleting it first would free it
+                           */
     req_root_t info = {0};
     req_disown_json(r, J(root), &info);
     cJSON_Delete(r->resp);
@@ -365,7 +368,8 @@ static int h_stream_chunk_take(gantry_req_t *r, gantry_json_t *chunk)
     if (chunk == NULL)
         return GANTRY_EINVAL;
     req_root_t info = {0};
-    req_disown_json(r, J(chunk), &info);
+    if (!req_disown_json(r, J(chunk), &info))
+        return GANTRY_EINVAL; /* only a detached, request-owned root can be handed over */
     bool raw = info.src != NULL && info.mut == json_mut;
     return pipe_stream_chunk(r, J(chunk), raw ? info.src : NULL, raw ? info.len : 0);
 }
@@ -464,24 +468,24 @@ static cJSON *make(gantry_json_type_t t)
 static gantry_json_t *h_json_parse(gantry_req_t *r, gantry_str_t text)
 {
     cJSON *j = cJSON_ParseWithLength(text.ptr, text.len);
-    if (j != NULL)
-        req_own_json_src(r, j, text.ptr, text.len, json_mut);
+    if (j == NULL || !req_own_json_src(r, j, text.ptr, text.len, json_mut))
+        return NULL; /* untracked roots are freed at once: never hand them out */
     return (gantry_json_t *)j;
 }
 
 static gantry_json_t *h_json_new(gantry_req_t *r, gantry_json_type_t type)
 {
     cJSON *j = make(type);
-    if (j != NULL)
-        req_own_json(r, j);
+    if (j == NULL || !req_own_json(r, j))
+        return NULL;
     return (gantry_json_t *)j;
 }
 
 static gantry_json_t *h_json_dup(gantry_req_t *r, const gantry_json_t *node)
 {
     cJSON *j = cJSON_Duplicate(CJ(node), 1);
-    if (j != NULL)
-        req_own_json(r, j);
+    if (j == NULL || !req_own_json(r, j))
+        return NULL;
     return (gantry_json_t *)j;
 }
 

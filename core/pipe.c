@@ -226,6 +226,8 @@ void pipe_attempt_end(req_t *r, bool ok)
     o.latency_us = now - r->attempt_start;
     o.ttft_us = r->stream && r->t_first > r->attempt_start ? r->t_first - r->attempt_start : 0;
     o.tokens = r->total_tokens > 0 ? r->total_tokens : 0;
+    o.probe = r->attempt_probe;
+    r->attempt_probe = false;
     rt_end(d, &r->gen->rt, &o, now);
 }
 
@@ -491,12 +493,15 @@ static const char *pol_header(void *arg, const char *name, size_t *len)
 /* Tests pin the clock with GANTRY_CLOCK (Unix milliseconds) to check time-of-day rules. */
 static int64_t policy_now(void)
 {
-    static int64_t fixed = -1;
-    if (fixed == -1) {
+    /* Every worker thread may be first to get here: atomic, so the lazy init is not a data race. */
+    static _Atomic int64_t fixed = -1;
+    int64_t f = atomic_load_explicit(&fixed, memory_order_relaxed);
+    if (f == -1) {
         const char *env = getenv("GANTRY_CLOCK");
-        fixed = env != NULL ? strtoll(env, NULL, 10) : 0;
+        f = env != NULL ? strtoll(env, NULL, 10) : 0;
+        atomic_store_explicit(&fixed, f, memory_order_relaxed);
     }
-    return fixed > 0 ? fixed : unix_ms();
+    return f > 0 ? f : unix_ms();
 }
 
 static bool has_images(const cJSON *body)

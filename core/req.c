@@ -125,27 +125,29 @@ void req_abort_work(req_t *r)
     req_cancel_timers(r);
 }
 
-void req_own_json_src(req_t *r, cJSON *root, const char *src, size_t len, uint64_t mut)
+bool req_own_json_src(req_t *r, cJSON *root, const char *src, size_t len, uint64_t mut)
 {
     if (root == NULL)
-        return;
+        return false;
     if (r->nroots == r->caproots) {
         size_t cap = r->caproots ? r->caproots * 2 : 8;
         req_root_t *n = realloc(r->roots, cap * sizeof *n);
         if (n == NULL) {
-            /* Cannot track it: free it now rather than leak; callers see NULL-safe behaviour. */
+            /* Cannot track it: free it now rather than leak.  Callers must not hand the root out
+             * (false), or a plugin would be given freed memory. */
             cJSON_Delete(root);
-            return;
+            return false;
         }
         r->roots = n;
         r->caproots = cap;
     }
     r->roots[r->nroots++] = (req_root_t){root, src, len, mut};
+    return true;
 }
 
-void req_own_json(req_t *r, cJSON *root)
+bool req_own_json(req_t *r, cJSON *root)
 {
-    req_own_json_src(r, root, NULL, 0, 0);
+    return req_own_json_src(r, root, NULL, 0, 0);
 }
 
 bool req_disown_json(req_t *r, cJSON *root, req_root_t *info)

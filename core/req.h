@@ -107,6 +107,7 @@ struct gantry_req {
 
     /* routing: attempts, retries and fallbacks (pipe.c) */
     deployment_t *attempt_dep; /* deployment of the attempt in progress (rt_begin done) */
+    bool attempt_probe;        /* that attempt holds the deployment's half-open probe slot */
     int64_t attempt_start;
     const deployment_t *last_failed;
     int retries;         /* retries made within the current model group */
@@ -166,8 +167,9 @@ typedef struct req_root {
     size_t len;
     uint64_t mut;
 } req_root_t;
-void req_own_json(req_t *r, cJSON *root);
-void req_own_json_src(req_t *r, cJSON *root, const char *src, size_t len, uint64_t mut);
+/* Both take root; false means it could not be tracked and was already freed. */
+bool req_own_json(req_t *r, cJSON *root);
+bool req_own_json_src(req_t *r, cJSON *root, const char *src, size_t len, uint64_t mut);
 bool req_disown_json(req_t *r, cJSON *root, req_root_t *info);
 
 /* Set the request's error (copying strings into the arena). */

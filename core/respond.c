@@ -190,10 +190,12 @@ void resp_send_error(req_t *r)
     if (r->h == NULL || r->final_sent)
         return;
     buf_t b = {0};
+    /* The client gets its answer now: whatever the upstream still sends would be paid for and
+     * thrown away (safe inside the transfer's own callbacks: the cancel is then deferred). */
+    if (r->xfer != NULL)
+        up_cancel(r->xfer);
     if (r->started) {
         r->api->stream_error(r, &r->err, &b);
-        if (r->xfer != NULL)
-            up_cancel(r->xfer);
         r->status = r->err.status; /* for the log: the stream ended in an error */
         resp_stream_push(r, b.ptr, b.len, true);
     } else {

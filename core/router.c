@@ -262,8 +262,11 @@ deployment_t *rt_pick(req_t *r, const deployment_t *avoid, const rt_filter_t *f,
                 c[m++] = c[i];
         }
         deployment_t *d = strategy(r, c, m, f != NULL && f->cheapest);
-        if (rt_claim(d))
+        bool probe;
+        if (rt_claim(d, &probe)) {
+            r->attempt_probe = probe; /* start_upstream() follows at once and opens the attempt */
             return d;
+        }
         /* Someone else is probing that recovering deployment: pick again without it. */
         for (size_t i = 0; i < ng; i++) {
             if (g->deps[i] == d)

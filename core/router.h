@@ -13,6 +13,7 @@ typedef struct rt_outcome {
     bool ok;
     bool aborted;          /* the client left: neither success nor failure */
     bool deployment_fault; /* counts toward cooldowns */
+    bool probe;            /* this attempt holds the half-open probe slot (rt_claim) */
     rt_class_t cls;
     int status;
     int64_t latency_us, ttft_us, tokens;
@@ -35,7 +36,8 @@ typedef struct rt_filter {
 
 deployment_t *rt_pick(req_t *r, const deployment_t *avoid, const rt_filter_t *f, rt_none_t *why);
 bool rt_available(deployment_t *d, int64_t now_us);
-bool rt_claim(deployment_t *d); /* take the half-open probe slot if the deployment needs one */
+/* Take the half-open probe slot if the deployment needs one; *probe says whether it was taken. */
+bool rt_claim(deployment_t *d, bool *probe);
 void rt_begin(deployment_t *d, int64_t now_us);
 void rt_end(deployment_t *d, const rt_settings_t *s, const rt_outcome_t *o, int64_t now_us);
 const char *rt_state(deployment_t *d, int64_t now_us);

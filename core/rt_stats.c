@@ -73,12 +73,14 @@ bool rt_available(deployment_t *d, int64_t now_us)
     return true;
 }
 
-bool rt_claim(deployment_t *d)
+bool rt_claim(deployment_t *d, bool *probe)
 {
+    *probe = false;
     if (!atomic_load_explicit(&d->st.needs_probe, memory_order_acquire))
         return true;
     bool expected = false;
-    return atomic_compare_exchange_strong(&d->st.probing, &expected, true);
+    *probe = atomic_compare_exchange_strong(&d->st.probing, &expected, true);
+    return *probe;
 }
 
 void rt_begin(deployment_t *d, int64_t now_us)
@@ -101,7 +103,10 @@ void rt_end(deployment_t *d, const rt_settings_t *s, const rt_outcome_t *o, int6
     if (o->tokens > 0)
         rt_window_add(st, st->tk, now_us / 1000000,
                       (uint32_t)(o->tokens > UINT32_MAX ? UINT32_MAX : o->tokens));
-    bool was_probe = atomic_load(&st->needs_probe) && atomic_load(&st->probing);
+    /* Only the attempt that took the probe slot may settle it: another request that was already in
+     * flight when the deployment cooled down would otherwise end the probe early (or free the slot
+     * for a second concurrent probe while the first is still running). */
+    bool was_probe = o->probe;
     if (o->aborted) {
         /* The client left: says nothing about the deployment.  Let another request probe. */
         if (was_probe)

@@ -288,14 +288,23 @@ static size_t on_write(char *p, size_t size, size_t nmemb, void *ud)
     return stop ? 0 : len;
 }
 
+/* Upstream-controlled: converting an out-of-range double to int64_t is undefined, so clamp first
+ * (a day is already far beyond any back-off cap; NaN and negatives mean "no hint"). */
+static int64_t retry_ms(double ms)
+{
+    if (!(ms >= 0))
+        return -1;
+    return ms > 86400000.0 ? 86400000 : (int64_t)ms;
+}
+
 static size_t on_header(char *p, size_t size, size_t nmemb, void *ud)
 {
     up_xfer_t *x = ud;
     size_t len = size * nmemb;
     if (len > 12 && strncasecmp(p, "retry-after:", 12) == 0) {
-        x->retry_after_ms = (int64_t)(strtod(p + 12, NULL) * 1000);
+        x->retry_after_ms = retry_ms(strtod(p + 12, NULL) * 1000);
     } else if (len > 15 && strncasecmp(p, "retry-after-ms:", 15) == 0) {
-        x->retry_after_ms = (int64_t)strtod(p + 15, NULL);
+        x->retry_after_ms = retry_ms(strtod(p + 15, NULL));
     }
     return len;
 }
@@ -397,9 +406,22 @@ int up_start(req_t *r, struct gantry_upstream *spec, bool stream, int64_t timeou
     up_xfer_t *x = calloc(1, sizeof *x);
     if (x == NULL)
         return -1;
+    /* Allocated before anything else is taken, so a failure has nothing else to give back. */
+    x->deadline = malloc(sizeof *x->deadline);
+    struct curl_slist *hl = x->deadline ? curl_slist_append(spec->headers, "Expect:") : NULL;
+    if (hl == NULL) {
+        /* spec->headers is untouched on failure; the caller's up_spec_free() frees it. */
+        free(x->deadline);
+        free(x);
+        return -1;
+    }
+    spec->headers = NULL;
+    x->headers = hl;
     up_multi_t *m = r->w->up;
     CURL *e = m->npool > 0 ? m->pool[--m->npool] : curl_easy_init();
     if (e == NULL) {
+        curl_slist_free_all(x->headers);
+        free(x->deadline);
         free(x);
         return -1;
     }
@@ -414,9 +436,8 @@ int up_start(req_t *r, struct gantry_upstream *spec, bool stream, int64_t timeou
     x->body.limit = stream ? 1 << 20 : (size_t)sc->max_response_bytes;
     sse_init(&x->sse, 8u << 20);
     x->lines.limit = 8u << 20;
-    /* An empty Expect: stops curl from waiting for 100-continue on large bodies. */
-    x->headers = curl_slist_append(spec->headers, "Expect:");
-    spec->headers = NULL;
+    /* An empty Expect: (appended above) stops curl from waiting for 100-continue on large bodies.
+     */
     curl_easy_setopt(e, CURLOPT_URL, spec->url);
     curl_easy_setopt(e, CURLOPT_PRIVATE, (char *)x);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
@@ -441,13 +462,12 @@ int up_start(req_t *r, struct gantry_upstream *spec, bool stream, int64_t timeou
         }
     }
     /* Streams have no total timeout: a first-byte deadline, then an idle bound between chunks.  A
-     * non-streamed answer has its whole-call timeout, and the same idle bound once bytes flow (a body
-     * that stops half-way is not waited for until the end of the call).  curl's low-speed check
-     * averages over several seconds, so it is not an idle timer. */
+     * non-streamed answer has its whole-call timeout, and the same idle bound once bytes flow (a
+     * body that stops half-way is not waited for until the end of the call).  curl's low-speed
+     * check averages over several seconds, so it is not an idle timer. */
     if (!stream && timeout_ms > 0)
         curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
     x->idle_ms = sc->idle_timeout_ms > 0 ? sc->idle_timeout_ms : 300000;
-    x->deadline = malloc(sizeof *x->deadline);
     uv_timer_init(&r->w->loop, x->deadline);
     x->deadline->data = x;
     if (stream)
