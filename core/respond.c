@@ -177,11 +177,17 @@ void resp_send_body(req_t *r, int status, const char *content_type, const char *
         return;
     if (r->t_end == 0)
         r->t_end = now_us();
+    /* Copy before the headers go out: a Content-Length that the body cannot honour would leave the
+     * client waiting on a broken connection.  Without memory, answer an empty 500 instead. */
+    buf_reset(&r->out_fill);
+    if (buf_append(&r->out_fill, body, len) != 0) {
+        log_msg(LOG_ERROR, r->id, "out of memory sending a response");
+        buf_reset(&r->out_fill);
+        status = 500;
+        len = 0;
+    }
     start(r, status, content_type, len);
     r->stream_done = true;
-    buf_reset(&r->out_fill);
-    if (buf_append(&r->out_fill, body, len) != 0)
-        log_msg(LOG_ERROR, r->id, "out of memory sending a response");
     flush(r, true);
 }
 
