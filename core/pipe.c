@@ -352,6 +352,7 @@ static bool try_fallback(req_t *r)
         r->group = g;
         r->retries = 0;
         r->last_failed = NULL;
+        r->ntried = 0;
         r->fallbacks_used++;
         /* Through a timer, so the next attempt never starts inside curl's completion loop. */
         return req_timer_start(r, 0, retry_now, NULL) == GANTRY_OK;
@@ -370,6 +371,8 @@ static void upstream_error(req_t *r)
     r->has_last_err = true;
     if (!r->started) {
         r->last_failed = failed;
+        if (failed != NULL && r->ntried < (int)(sizeof r->tried / sizeof r->tried[0]))
+            r->tried[r->ntried++] = failed;
         if (try_retry(r) || try_fallback(r))
             return;
     }

@@ -110,6 +110,8 @@ struct gantry_req {
     bool attempt_probe;        /* that attempt holds the deployment's half-open probe slot */
     int64_t attempt_start;
     const deployment_t *last_failed;
+    const deployment_t *tried[8]; /* deployments that failed this request (retries go elsewhere) */
+    int ntried;
     int retries;         /* retries made within the current model group */
     int req_num_retries; /* the request's own "num_retries"; -1 when absent */
     int fallbacks_used;

@@ -243,13 +243,20 @@ deployment_t *rt_pick(req_t *r, const deployment_t *avoid, const rt_filter_t *f,
                                                                            : RT_NONE_COOLING;
             return NULL;
         }
-        /* A retry prefers somewhere else than where the last attempt failed. */
-        if (avoid != NULL && n > 1) {
+        /* A retry prefers deployments that have not failed this request yet, while any remain. */
+        if (n > 1 && (avoid != NULL || r->ntried > 0)) {
+            deployment_t *fresh[MAX_CANDIDATES];
+            size_t nf = 0;
             for (size_t i = 0; i < n; i++) {
-                if (c[i] == avoid) {
-                    c[i] = c[--n];
-                    break;
-                }
+                bool failed = c[i] == avoid;
+                for (int k = 0; k < r->ntried && !failed; k++)
+                    failed = c[i] == r->tried[k];
+                if (!failed)
+                    fresh[nf++] = c[i];
+            }
+            if (nf > 0) {
+                memcpy(c, fresh, nf * sizeof *c);
+                n = nf;
             }
         }
         /* Priority tiers: only the lowest `order` present takes traffic. */
