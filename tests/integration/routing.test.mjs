@@ -226,15 +226,8 @@ describe('routing', () => {
         /* 2.5 % apart: within the 10 % buffer even with tens of ms of scheduling noise.  (Noise also
          * makes a strict-minimum pick flip now and then, so this mostly guards against starving a
          * near-tie; the lowest_latency_buffer test below is the sharp one.) */
-        it('shares load between near-ties within the default 10 % buffer (400 vs 410 ms)', T, async () => {
-            assertAllOk(await sequential(gw, 'tie', 4), 'warm-up');
-            const res = await sequential(gw, 'tie', 24);
-            assertAllOk(res, 'tie');
-            const c = counts(res);
-            assert.ok((c['tie-a'] ?? 0) >= 4 && (c['tie-b'] ?? 0) >= 4,
-                      `near-ties must share load (each ≥ 4 of 24): ${JSON.stringify(c)}`);
-        });
-
+        /* No test of the default 10 % buffer with near-ties: timing noise under load exceeds 10 %, so it
+         * could not tell a router that ignores the buffer apart.  The 1.5 buffer test below does. */
         it('does not share beyond the buffer (100 vs 200 ms, default 0.1), does within lowest_latency_buffer: 1.5', T, async () => {
             const [narrow, wide] = await Promise.all([
                 (async () => {
