@@ -38,7 +38,9 @@ static int check_int(const cJSON *root, const char *key, oai_err_t *e)
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, key);
     if (v == NULL || cJSON_IsNull(v))
         return 0;
-    if (!cJSON_IsNumber(v) || v->valuedouble != (double)(long long)v->valuedouble)
+    /* Range first: casting a double outside long long's range is undefined behaviour. */
+    if (!cJSON_IsNumber(v) || v->valuedouble > 9e15 || v->valuedouble < -9e15 ||
+        v->valuedouble != (double)(long long)v->valuedouble)
         return bad(e, key, "invalid_type", "Invalid type for '%s': expected an integer.", key);
     if (v->valuedouble < 0)
         return bad(e, key, "invalid_value", "Invalid value for '%s': must not be negative.", key);
