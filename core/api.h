@@ -30,5 +30,6 @@ struct api_fmt {
 };
 
 extern const struct api_fmt api_openai;
+extern const struct api_fmt api_completions; /* /v1/completions: text_completion objects */
 
 #endif

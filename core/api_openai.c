@@ -1,6 +1,7 @@
 /*
- * api_openai: the OpenAI-compatible client API - /v1/chat/completions and /v1/models - and how the
- * canonical response, chunks and errors are written back in OpenAI's format.
+ * api_openai: the OpenAI-compatible client API - /v1/chat/completions, /v1/embeddings,
+ * /v1/completions and /v1/models - and how the canonical response, chunks and errors are written
+ * back in OpenAI's format.
  */
 #include <stdio.h>
 #include <string.h>
@@ -145,11 +146,17 @@ static void op_refuse(req_t *r)
     pipe_fail(r);
 }
 
-int api_openai_chat(worker_t *w, h2o_req_t *h)
+typedef int (*parse_fn)(const char *body, size_t len, oai_chat_t *out, oai_err_t *err);
+
+/* The model endpoints share everything but the body check and the response format. */
+static int model_route(worker_t *w, h2o_req_t *h, const char *route, parse_fn parse,
+                       const api_fmt_t *api, gantry_endpoint_t ep)
 {
-    req_t *r = routes_new_req(w, h, "/v1/chat/completions");
+    req_t *r = routes_new_req(w, h, route);
     if (r == NULL)
         return -1;
+    r->api = api;
+    r->endpoint = ep;
     req_hold(r);
     if (!h2o_memis(h->method.base, h->method.len, H2O_STRLIT("POST"))) {
         req_set_error(r, 405, GANTRY_ERR_BAD_REQUEST, "invalid_request_error", "method_not_allowed",
@@ -170,7 +177,7 @@ int api_openai_chat(worker_t *w, h2o_req_t *h)
     }
     oai_chat_t chat;
     oai_err_t err;
-    if (oai_parse_chat(h->entity.base, h->entity.len, &chat, &err) != 0) {
+    if (parse(h->entity.base, h->entity.len, &chat, &err) != 0) {
         req_set_error(r, err.status, GANTRY_ERR_BAD_REQUEST, err.type, err.code, err.param,
                       err.message);
         pipe_start(r, op_refuse);
@@ -186,6 +193,24 @@ int api_openai_chat(worker_t *w, h2o_req_t *h)
     pipe_start(r, NULL);
     req_release(r);
     return 0;
+}
+
+int api_openai_chat(worker_t *w, h2o_req_t *h)
+{
+    return model_route(w, h, "/v1/chat/completions", oai_parse_chat, &api_openai, GANTRY_EP_CHAT);
+}
+
+int api_openai_embeddings(worker_t *w, h2o_req_t *h)
+{
+    /* Embeddings are canonical as they are: the OpenAI format and its raw relay serve them. */
+    return model_route(w, h, "/v1/embeddings", oai_parse_embeddings, &api_openai,
+                       GANTRY_EP_EMBEDDINGS);
+}
+
+int api_openai_completions(worker_t *w, h2o_req_t *h)
+{
+    return model_route(w, h, "/v1/completions", oai_parse_completion, &api_completions,
+                       GANTRY_EP_COMPLETIONS);
 }
 
 static void op_models(req_t *r)

@@ -9,7 +9,7 @@
 #include "log.h"
 #include "policy.h"
 
-/* Model prefixes served by another plugin: LiteLLM names for OpenAI-compatible APIs. */
+/* Model prefixes served by another plugin (LiteLLM's names), e.g. OpenAI-compatible APIs. */
 static const struct {
     const char *prefix, *plugin;
 } prefix_aliases[] = {
@@ -30,6 +30,9 @@ static const struct {
     {"nvidia_nim", "openai"},
     {"github", "openai"},
     {"text-completion-openai", "openai"},
+    {"azure", "openai"},
+    {"azure_text", "openai"},
+    {"sagemaker_chat", "sagemaker"},
 };
 
 const char *gen_provider_for_prefix(const char *prefix)

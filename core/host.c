@@ -10,6 +10,7 @@
 
 #include "cfg.h"
 #include "gen.h"
+#include "hcall.h"
 #include "log.h"
 #include "pipe.h"
 #include "req.h"
@@ -719,6 +720,27 @@ static int64_t h_unix_ms(void)
     return unix_ms();
 }
 
+/* ---- ABI 1.1 ---- */
+
+static gantry_endpoint_t h_req_endpoint(gantry_req_t *r)
+{
+    return r->endpoint ? r->endpoint : GANTRY_EP_CHAT;
+}
+
+static bool h_req_drop_params(gantry_req_t *r)
+{
+    const deployment_t *d = r->attempt_dep ? r->attempt_dep : r->dep;
+    return d != NULL && d->cfg->drop_params;
+}
+
+static int h_http_call(gantry_req_t *r, const gantry_http_call_t *call, gantry_http_cb cb,
+                       void *arg)
+{
+    if (call == NULL || !GANTRY_HAS(call, max_response_bytes))
+        return GANTRY_EINVAL;
+    return hcall_start(r, call, cb, arg);
+}
+
 const gantry_host_t host_table = {
     .size = sizeof(gantry_host_t),
     .abi_major = GANTRY_ABI_MAJOR,
@@ -791,4 +813,7 @@ const gantry_host_t host_table = {
     .json_attach = h_json_attach,
     .json_write = h_json_write,
     .json_release = h_json_release,
+    .req_endpoint = h_req_endpoint,
+    .req_drop_params = h_req_drop_params,
+    .http_call = h_http_call,
 };

@@ -29,4 +29,19 @@ typedef struct oai_chat {
 /* 0 and a parsed request (root owned by the caller), or -1 and err filled. */
 int oai_parse_chat(const char *body, size_t len, oai_chat_t *out, oai_err_t *err);
 
+/* /v1/embeddings: the body checked (model, input, encoding_format, dimensions, user). */
+int oai_parse_embeddings(const char *body, size_t len, oai_chat_t *out, oai_err_t *err);
+
+/*
+ * /v1/completions: the body checked and turned into a canonical chat request (the prompt becomes
+ * one user message; the original "prompt" member stays for providers with a native text-completion
+ * API, see sdk/CANONICAL.md).
+ */
+int oai_parse_completion(const char *body, size_t len, oai_chat_t *out, oai_err_t *err);
+
+/* Shared by the parsers: fill err (400 invalid_request_error) and return -1; fmt has one %s. */
+int oai_bad(oai_err_t *e, const char *param, const char *code, const char *fmt, const char *arg);
+int oai_check_number(const cJSON *root, const char *key, oai_err_t *e);
+int oai_check_int(const cJSON *root, const char *key, oai_err_t *e);
+
 #endif

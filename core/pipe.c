@@ -109,6 +109,10 @@ void pipe_resume(req_t *r, gantry_action_t a)
         /* Nobody to answer: let the request finish. */
     } else if (a == GANTRY_FAIL && r->phase == PH_UPSTREAM) {
         r->t_up_total += now_us() - r->t_up_start;
+        if (r->preparing && !r->failed)
+            req_set_error(r, 500, GANTRY_ERR_INTERNAL, "internal_error", NULL, NULL,
+                          "the provider could not build the upstream request");
+        r->preparing = false;
         upstream_error(r);
     } else if (a == GANTRY_FAIL) {
         pipe_fail(r);
@@ -383,6 +387,11 @@ static void start_upstream(req_t *r)
 {
     deployment_t *d = r->dep;
     inst_t *prov = d->provider;
+    if (r->preparing) {
+        /* prepare() paused (ABI 1.1) and was resumed: same attempt, prepare() runs again. */
+        r->preparing = false;
+        goto prepare;
+    }
     r->attempts++;
     r->attempt_dep = d;
     r->attempt_start = now_us();
@@ -410,14 +419,18 @@ static void start_upstream(req_t *r)
         }
         return;
     }
+prepare:;
     struct gantry_upstream spec;
     up_spec_init(&spec, r);
     enter(r);
+    r->t_up_start = now_us();
     gantry_action_t act = settle(r, prov->ops->prepare(r, prov->state, d->pstate, &spec));
     if (act == GANTRY_PAUSE) {
-        r->paused = false;
+        /* Waiting for credentials, a template, ...: resume(CONTINUE) comes back above. */
         up_spec_free(&spec);
-        fail(r, 500, GANTRY_ERR_INTERNAL, "internal_error", NULL, "provider paused in prepare()");
+        r->preparing = true;
+        if (!r->started && r->h != NULL && r->h->version < 0x200)
+            srv_watch(r);
         return;
     }
     if (act == GANTRY_FAIL || spec.url == NULL) {

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hcall.h"
 #include "log.h"
 #include "pipe.h"
 #include "srv.h"
@@ -65,6 +66,7 @@ static void destroy(req_t *r)
 {
     pipe_attempt_end(r, false); /* an attempt still open here was abandoned */
     req_cancel_timers(r);
+    hcall_cancel_all(r);
     for (req_cleanup_t *c = r->cleanups; c != NULL; c = c->next)
         c->fn(c->arg);
     for (size_t i = 0; i < r->nroots; i++)
@@ -123,6 +125,7 @@ void req_abort_work(req_t *r)
     if (r->xfer != NULL)
         up_cancel(r->xfer);
     req_cancel_timers(r);
+    hcall_cancel_all(r);
 }
 
 bool req_own_json_src(req_t *r, cJSON *root, const char *src, size_t len, uint64_t mut)

@@ -104,6 +104,9 @@ struct gantry_req {
 
     /* upstream */
     up_xfer_t *xfer;
+    bool preparing; /* the provider's prepare() paused; resume(CONTINUE) calls it again */
+    gantry_endpoint_t endpoint;
+    struct hcall *hcalls; /* side HTTP calls of plugins in flight (hcall.c) */
 
     /* routing: attempts, retries and fallbacks (pipe.c) */
     deployment_t *attempt_dep; /* deployment of the attempt in progress (rt_begin done) */

@@ -41,6 +41,8 @@ static const struct {
 } routes[] = {
     {"/v1/chat/completions", api_openai_chat}, {"/chat/completions", api_openai_chat},
     {"/v1/models", api_openai_models},         {"/models", api_openai_models},
+    {"/v1/embeddings", api_openai_embeddings}, {"/embeddings", api_openai_embeddings},
+    {"/v1/completions", api_openai_completions}, {"/completions", api_openai_completions},
     {"/health/liveliness", health_live},       {"/health/liveness", health_live},
     {"/health/readiness", health_ready},       {"/health", health_full},
 };

@@ -4,6 +4,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "evs.h"
 #include "log.h"
 #include "pipe.h"
 #include "srv.h"
@@ -41,9 +42,11 @@ struct up_xfer {
     bool timed_out;
     bool too_large;
     bool frame_error;
+    const char *frame_why; /* what was wrong with the framing, for the client's error message */
     gantry_framing_t framing;
     sse_t sse;
-    buf_t lines; /* NDJSON line buffer */
+    evs_dec_t evs; /* event-stream decoder */
+    buf_t lines;   /* NDJSON line buffer */
     buf_t body;  /* whole body (non-streaming) or error body */
     int64_t retry_after_ms;
     uv_timer_t *deadline; /* streaming: first-byte deadline, then the idle bound between chunks */
@@ -204,6 +207,7 @@ static void xfer_free(up_xfer_t *x)
     }
     curl_slist_free_all(x->headers);
     sse_free(&x->sse);
+    evs_dec_free(&x->evs);
     buf_free(&x->lines);
     buf_free(&x->body);
     free(x);
@@ -215,6 +219,24 @@ static int on_sse_event(void *arg, const char *ev, size_t evlen, const char *dat
     gantry_frame_t f = {.size = sizeof f};
     f.event = (gantry_str_t){ev, evlen};
     f.data = (gantry_str_t){data, dlen};
+    return pipe_upstream_frame(x->r, &f);
+}
+
+/* An event-stream message becomes a frame: its event type (the exception type for exceptions), its
+ * message type, and the payload. */
+static int on_evs_message(void *arg, const evs_msg_t *m)
+{
+    up_xfer_t *x = arg;
+    gantry_frame_t f = {.size = sizeof f};
+    evs_str_t mt = evs_header_str(m, ":message-type");
+    evs_str_t ev = evs_header_str(m, ":event-type");
+    if (mt.len == 9 && memcmp(mt.ptr, "exception", 9) == 0)
+        ev = evs_header_str(m, ":exception-type");
+    else if (mt.len == 5 && memcmp(mt.ptr, "error", 5) == 0)
+        ev = evs_header_str(m, ":error-code");
+    f.event = (gantry_str_t){ev.ptr, ev.len};
+    f.message_type = (gantry_str_t){mt.ptr, mt.len};
+    f.data = (gantry_str_t){m->payload, m->payload_len};
     return pipe_upstream_frame(x->r, &f);
 }
 
@@ -278,12 +300,22 @@ static size_t on_write(char *p, size_t size, size_t nmemb, void *ud)
         rc = feed_ndjson(x, p, len);
     else if (x->framing == GANTRY_FRAMING_SSE)
         rc = sse_feed(&x->sse, p, len, on_sse_event, x);
+    else if (x->framing == GANTRY_FRAMING_EVENTSTREAM)
+        rc = evs_dec_feed(&x->evs, p, len, on_evs_message, x);
     else
-        rc = -1; /* event-stream framing arrives with the providers that need it */
+        rc = -1;
     x->in_cb = false;
     bool stop = x->aborted || rc != 0;
-    if (rc != 0)
+    if (rc != 0) {
         x->frame_error = true;
+        if (x->framing == GANTRY_FRAMING_EVENTSTREAM)
+            x->frame_why = rc == EVS_E_CRC         ? "event-stream frame with a bad CRC"
+                           : rc == EVS_E_TOO_LARGE ? "event-stream message over 16 MiB"
+                           : rc == EVS_E_MALFORMED ? "malformed event-stream frame"
+                                                   : NULL;
+        else if (rc == SSE_TOO_LARGE)
+            x->frame_why = "an upstream stream event over 8 MiB";
+    }
     req_release(r);
     return stop ? 0 : len;
 }
@@ -335,13 +367,17 @@ static void finish(up_xfer_t *x, CURLcode cc)
         x->in_cb = true;
         if (x->framing == GANTRY_FRAMING_SSE)
             sse_finish(&x->sse, on_sse_event, x);
+        else if (x->framing == GANTRY_FRAMING_EVENTSTREAM && evs_dec_finish(&x->evs) != 0) {
+            res = UP_BROKEN;
+            x->frame_why = "the event stream ended inside a message";
+        }
         x->in_cb = false;
         req_release(r);
     }
     /* Clients get curl's generic wording; the detail (addresses, ports) stays in the gateway log.
      */
     char err[CURL_ERROR_SIZE + 64];
-    snprintf(err, sizeof err, "%s", curl_easy_strerror(cc));
+    snprintf(err, sizeof err, "%s", x->frame_why ? x->frame_why : curl_easy_strerror(cc));
     if (res != UP_OK && res != UP_ABORTED && x->errbuf[0])
         log_msg(LOG_WARN, r->id, "upstream %s failed: %s", r->dep ? r->dep->cfg->id : "?",
                 x->errbuf);
@@ -435,6 +471,7 @@ int up_start(req_t *r, struct gantry_upstream *spec, bool stream, int64_t timeou
     x->retry_after_ms = -1;
     x->body.limit = stream ? 1 << 20 : (size_t)sc->max_response_bytes;
     sse_init(&x->sse, 8u << 20);
+    evs_dec_init(&x->evs, 16u << 20); /* AWS caps event-stream messages at 16 MiB */
     x->lines.limit = 8u << 20;
     /* An empty Expect: (appended above) stops curl from waiting for 100-continue on large bodies.
      */

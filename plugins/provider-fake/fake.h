@@ -86,4 +86,8 @@ gantry_action_t fake_stream_start(fake_run_t *run);
 /* fake_invoke.c */
 gantry_action_t fake_invoke(gantry_req_t *req, void *state, void *deployment);
 
+/* fake_embed.c: /v1/embeddings answers. */
+gantry_action_t fake_embed(const fake_instance_t *inst, gantry_req_t *req,
+                           const fake_deployment_t *dep);
+
 #endif

@@ -124,6 +124,8 @@ gantry_action_t fake_invoke(gantry_req_t *req, void *state, void *deployment)
     const fake_deployment_t *dep = deployment;
     fake_prompt_t prompt;
 
+    if (GANTRY_HOST_HAS(host, req_endpoint) && host->req_endpoint(req) == GANTRY_EP_EMBEDDINGS)
+        return fake_embed(inst, req, dep);
     fake_read_prompt(host, req, &prompt);
     if (prompt.error_status != 0)
         return fail_on_request(host, req, &prompt);

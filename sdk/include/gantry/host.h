@@ -77,6 +77,47 @@ typedef struct gantry_req_info {
 } gantry_req_info_t;
 
 typedef void (*gantry_timer_cb)(gantry_req_t *req, void *arg);
+
+/* ABI 1.1: which client endpoint a request came through; decides the canonical body's shape. */
+typedef enum gantry_endpoint {
+    GANTRY_EP_CHAT = 1,        /* canonical body: an OpenAI chat completions request */
+    GANTRY_EP_COMPLETIONS = 2, /* /v1/completions: the body is still a canonical *chat* request (the
+                                  prompt became one user message); the original "prompt" is kept
+                                  under "prompt" for providers with a native text-completion API.
+                                  Answers are canonical chat responses and chunks. */
+    GANTRY_EP_EMBEDDINGS = 3,  /* canonical body and response: OpenAI /v1/embeddings; no streams */
+} gantry_endpoint_t;
+
+/* ABI 1.1: one header of a host->http_call(); views borrowed for the call only. */
+typedef struct gantry_http_header {
+    gantry_str_t name;
+    gantry_str_t value;
+} gantry_http_header_t;
+
+/* ABI 1.1: a side HTTP call made by a plugin (credentials, prompt templates, guardrail services).
+ * Everything is copied by http_call(); nothing needs to outlive it. */
+typedef struct gantry_http_call {
+    uint32_t size;
+    const char *method;                  /* NULL: POST when there is a body, else GET */
+    gantry_str_t url;
+    const gantry_http_header_t *headers; /* may be NULL */
+    size_t nheaders;
+    gantry_str_t body;          /* may be empty */
+    int64_t timeout_ms;         /* whole call; <= 0 means 30 s */
+    size_t max_response_bytes;  /* 0 means 8 MiB; a longer answer fails the call */
+    /* ABI 1.1 ends here. */
+} gantry_http_call_t;
+
+/* ABI 1.1: the outcome of a side HTTP call; views borrowed for the callback only. */
+typedef struct gantry_http_result {
+    uint32_t size;
+    int status;         /* HTTP status; 0 when no answer came (then `error` says why) */
+    gantry_str_t body;  /* the whole response body */
+    gantry_str_t error; /* transport failure (connect, timeout, too large); empty on an answer */
+    /* ABI 1.1 ends here. */
+} gantry_http_result_t;
+
+typedef void (*gantry_http_cb)(gantry_req_t *req, void *arg, const gantry_http_result_t *res);
 typedef void (*gantry_cleanup_cb)(void *arg);
 
 struct gantry_host {
@@ -232,6 +273,23 @@ struct gantry_host {
     void (*json_release)(gantry_req_t *req, gantry_json_t *root);
 
     /* ABI 1.0 ends here. */
+
+    /* --- ABI 1.1 (check with GANTRY_HOST_HAS before use) --- */
+
+    /* The client endpoint of the request (request). */
+    gantry_endpoint_t (*req_endpoint)(gantry_req_t *req);
+    /* Whether parameters the provider cannot honour are to be dropped silently (the deployment's or
+     * litellm_settings' drop_params) rather than refused with a 400 naming the parameter.  Worker,
+     * inside prepare()/invoke(): it answers for the deployment of the attempt being prepared. */
+    bool (*req_drop_params)(gantry_req_t *req);
+    /*
+     * Start a side HTTP call on the request's worker loop (never blocking it).  cb runs later on the
+     * same worker, exactly once, unless the request finishes first (then the call is cancelled and
+     * cb never runs).  Returns GANTRY_OK, or an error (then cb will not run).  Typical use: return
+     * GANTRY_PAUSE from a phase callback and call host->resume() from cb.
+     */
+    int (*http_call)(gantry_req_t *req, const gantry_http_call_t *call, gantry_http_cb cb, void *arg);
+    /* ABI 1.1 ends here. */
 };
 
 GANTRY_STATIC_ASSERT(offsetof(gantry_host_t, json_write) == 536, "ABI 1.0 host layout is frozen");

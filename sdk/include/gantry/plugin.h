@@ -12,7 +12,9 @@
  *     _Static_assert.  A new field is read only when `size` says it is there (GANTRY_HAS()).
  *   - Plugins link no core symbols: the core hands its function table (gantry_host_t, host.h) to
  *     create(); everything else is reached through it.  Handles (request, config, JSON) are opaque.
- *   - A minor version adds things; a major version would change or remove them.  Minor 0 is this file.
+ *   - A minor version adds things; a major version would change or remove them.
+ *     1.0: the first release.
+ *     1.1: host->req_endpoint, req_drop_params, http_call (host.h); prepare() may PAUSE.
  *
  * LIFETIMES AND THREADS
  *   plugin (.so) -> instance (create/destroy) -> worker (worker_init/worker_fini) -> request.
@@ -34,7 +36,7 @@ extern "C" {
 #endif
 
 #define GANTRY_ABI_MAJOR 1
-#define GANTRY_ABI_MINOR 0
+#define GANTRY_ABI_MINOR 1
 
 /* True when a struct received from the other side is new enough to contain `field`. */
 #define GANTRY_HAS(sp, field) \
@@ -213,6 +215,10 @@ typedef struct gantry_ops {
      * Build the upstream HTTP request for one attempt from the canonical request (host->req_body(),
      * an OpenAI chat request).  Set URL, headers, body and, for streams, framing through
      * host->up_*().  FAIL (after host->req_fail()) for a request this deployment cannot serve.
+     * Since ABI 1.1 prepare() may also PAUSE (e.g. credentials still being fetched, a template to
+     * load with host->http_call()): after host->resume(req, GANTRY_CONTINUE) the core calls prepare()
+     * again from the start with a fresh `up`, so keep progress in host->req_data(); resume with FAIL
+     * (after host->req_fail()) to give up.
      */
     gantry_action_t (*prepare)(gantry_req_t *req, void *state, void *deployment, gantry_upstream_t *up);
     /* Turn a 2xx upstream body into the canonical response (host->resp_set_take()). */
