@@ -6,6 +6,7 @@
  */
 #include "evs.h"
 
+#include <gantry/plugin.h>
 #include <pthread.h>
 #include <string.h>
 
@@ -256,4 +257,18 @@ int evs_encode(buf_t *out, const evs_kv_t *headers, size_t nheaders, const void 
 fail:
     out->len = start;
     return -1;
+}
+
+void evs_to_frame(const evs_msg_t *m, gantry_frame_t *f)
+{
+    evs_str_t mt = evs_header_str(m, ":message-type");
+    evs_str_t ev = evs_header_str(m, ":event-type");
+    if (mt.len == 9 && memcmp(mt.ptr, "exception", 9) == 0)
+        ev = evs_header_str(m, ":exception-type");
+    else if (mt.len == 5 && memcmp(mt.ptr, "error", 5) == 0)
+        ev = evs_header_str(m, ":error-code");
+    *f = (gantry_frame_t){.size = sizeof *f};
+    f->event = (gantry_str_t){ev.ptr, ev.len};
+    f->message_type = (gantry_str_t){mt.ptr, mt.len};
+    f->data = (gantry_str_t){m->payload, m->payload_len};
 }

@@ -73,6 +73,14 @@ typedef struct evs_kv {
 int evs_encode(buf_t *out, const evs_kv_t *headers, size_t nheaders, const void *payload,
                size_t payload_len);
 
+/*
+ * The provider frame of a message (gantry_frame_t, views into m): event = ":event-type", or for an
+ * "exception" message its ":exception-type" (":error-code" for "error" messages); message_type =
+ * ":message-type"; data = the payload.
+ */
+struct gantry_frame;
+void evs_to_frame(const evs_msg_t *m, struct gantry_frame *f);
+
 /* CRC-32 (ISO-HDLC, as zlib's crc32), incremental: start with crc = 0. */
 uint32_t evs_crc32(uint32_t crc, const void *p, size_t n);
 

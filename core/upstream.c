@@ -222,21 +222,11 @@ static int on_sse_event(void *arg, const char *ev, size_t evlen, const char *dat
     return pipe_upstream_frame(x->r, &f);
 }
 
-/* An event-stream message becomes a frame: its event type (the exception type for exceptions), its
- * message type, and the payload. */
 static int on_evs_message(void *arg, const evs_msg_t *m)
 {
     up_xfer_t *x = arg;
-    gantry_frame_t f = {.size = sizeof f};
-    evs_str_t mt = evs_header_str(m, ":message-type");
-    evs_str_t ev = evs_header_str(m, ":event-type");
-    if (mt.len == 9 && memcmp(mt.ptr, "exception", 9) == 0)
-        ev = evs_header_str(m, ":exception-type");
-    else if (mt.len == 5 && memcmp(mt.ptr, "error", 5) == 0)
-        ev = evs_header_str(m, ":error-code");
-    f.event = (gantry_str_t){ev.ptr, ev.len};
-    f.message_type = (gantry_str_t){mt.ptr, mt.len};
-    f.data = (gantry_str_t){m->payload, m->payload_len};
+    gantry_frame_t f;
+    evs_to_frame(m, &f);
     return pipe_upstream_frame(x->r, &f);
 }
 
