@@ -250,6 +250,35 @@ const char *cfg_get_str(const cfg_node_t *map, const char *key)
     return n->str;
 }
 
+static void load_history(cfg_t *c, const cfg_node_t *h)
+{
+    cfg_history_t *v = &c->history;
+    *v = (cfg_history_t){.enabled = true,
+                         .max_messages = 100,
+                         .max_bytes = 1 << 20,
+                         .ttl_ms = 30LL * 86400 * 1000,
+                         .max_sessions = 1000};
+    if (h == NULL)
+        return;
+    cfg_check_map(h, "chat_history", cfg_history_fields, NULL);
+    cfg_get_bool(h, "enabled", &v->enabled);
+    cfg_get_duration(h, "ttl", &v->ttl_ms);
+    struct {
+        const char *key;
+        int64_t *v, min, max;
+    } ints[] = {
+        {"max_messages", &v->max_messages, 2, 100000},
+        {"max_bytes", &v->max_bytes, 1024, 64 << 20},
+        {"max_sessions_per_key", &v->max_sessions, 1, 10000000},
+    };
+    for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++) {
+        if (cfg_get_int(h, ints[i].key, ints[i].v) &&
+            (*ints[i].v < ints[i].min || *ints[i].v > ints[i].max))
+            cfg_error(cfg_map_get(h, ints[i].key), "%s must be between %lld and %lld",
+                      ints[i].key, (long long)ints[i].min, (long long)ints[i].max);
+    }
+}
+
 static void load_server(cfg_t *c, const cfg_node_t *s)
 {
     cfg_server_t *v = &c->server;
@@ -264,8 +293,12 @@ static void load_server(cfg_t *c, const cfg_node_t *s)
     v->idle_timeout_ms = 300000;
     v->drain_timeout_ms = 30000;
     v->client_timeout_ms = 30000;
+    c->database = ":memory:";
     if (s == NULL)
         return;
+    const char *db = cfg_get_str(s, "database");
+    if (db != NULL)
+        c->database = db;
     cfg_check_map(s, "server", cfg_server_fields, NULL);
     const char *str;
     int64_t i;
@@ -454,6 +487,7 @@ static cfg_t *build(cfg_doc_t *doc, const char *path)
     if (root->kind != CFG_MAP) {
         cfg_error(root, "the configuration must be a map (model_list:, general_settings:, ...)");
         load_server(c, NULL);
+        load_history(c, NULL);
         return c;
     }
     cfg_check_map(root, "the configuration", cfg_top_fields, NULL);
@@ -469,6 +503,7 @@ static cfg_t *build(cfg_doc_t *doc, const char *path)
     cfg_get_duration(rs, "stream_timeout", &c->default_stream_timeout_ms);
     cfg_get_bool(ls, "drop_params", &c->drop_params);
     load_server(c, cfg_map_get(root, "server"));
+    load_history(c, cfg_map_get(root, "chat_history"));
     load_plugins(c, cfg_map_get(root, "plugins"));
 
     const cfg_node_t *gs = cfg_map_get(root, "general_settings");

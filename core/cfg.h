@@ -57,6 +57,15 @@ typedef struct cfg_plugin_ref {
     const cfg_node_t *config; /* may be NULL */
 } cfg_plugin_ref_t;
 
+/* chat_history: conversations kept per key (hist.c). */
+typedef struct cfg_history {
+    bool enabled;
+    int64_t max_messages; /* per session; the oldest are dropped first */
+    int64_t max_bytes;    /* per session, as stored JSON */
+    int64_t ttl_ms;       /* sessions untouched this long are deleted */
+    int64_t max_sessions; /* per owner; the least recently used go first */
+} cfg_history_t;
+
 typedef struct cfg {
     cfg_doc_t *doc;
     char *path; /* as given */
@@ -74,6 +83,8 @@ typedef struct cfg {
         default_timeout_ms; /* router_settings.timeout / litellm_settings.request_timeout (600 s) */
     int64_t default_stream_timeout_ms; /* router_settings.stream_timeout; -1: the timeout */
     bool drop_params;                  /* litellm_settings.drop_params */
+    const char *database;              /* server.database: SQLite file (":memory:" default) */
+    cfg_history_t history;             /* chat_history: */
 } cfg_t;
 
 /* Load and check a file; NULL when it cannot even be parsed.  Check cfg_error_count() after. */

@@ -27,6 +27,7 @@ const gantry_conf_field_t cfg_top_fields[] = {
     {"environment_variables", M, IGN, NULL},
     {"guardrails", Q, IGN, NULL},
     {"policies", A, 0, "routing rule files (a path, a directory, or a list)"},
+    {"chat_history", M, 0, "conversations kept per key (enable_history / session_id)"},
     {"callback_settings", M, IGN, NULL},
     {"include", Q, IGN, NULL},
     {"credential_list", Q, IGN, NULL},
@@ -49,6 +50,16 @@ const gantry_conf_field_t cfg_server_fields[] = {
     {"idle_timeout", D, 0, "longest silence inside an upstream response (default 300s)"},
     {"drain_timeout", D, 0, "graceful shutdown bound (default 30s)"},
     {"client_timeout", D, 0, "time to read a client request, and keep-alive idle (default 30s)"},
+    {"database", S, 0, "SQLite file for chat history and other state (default :memory:)"},
+    {NULL, 0, 0, NULL},
+};
+
+const gantry_conf_field_t cfg_history_fields[] = {
+    {"enabled", B, 0, "accept enable_history / session_id (default true)"},
+    {"max_messages", I, 0, "messages kept per session (default 100)"},
+    {"max_bytes", I, 0, "stored bytes per session (default 1 MiB)"},
+    {"ttl", D, 0, "delete sessions untouched this long (default 30 days)"},
+    {"max_sessions_per_key", I, 0, "sessions kept per key (default 1000)"},
     {NULL, 0, 0, NULL},
 };
 

@@ -7,6 +7,7 @@
 extern const gantry_conf_field_t cfg_top_fields[];
 extern const gantry_conf_field_t cfg_server_fields[];
 extern const gantry_conf_field_t cfg_general_fields[];
+extern const gantry_conf_field_t cfg_history_fields[];
 extern const gantry_conf_field_t cfg_litellm_fields[];
 extern const gantry_conf_field_t cfg_router_fields[];
 extern const gantry_conf_field_t cfg_plugins_fields[];

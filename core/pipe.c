@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "api.h"
+#include "hist.h"
 #include "host.h"
 #include "log.h"
 #include "policy.h"
@@ -667,10 +668,24 @@ static void run(req_t *r)
             }
             r->phase = PH_CACHE_LOOKUP;
             r->pidx = 0;
-            r->cacheable =
-                !r->stream && r->gen->nkind[GANTRY_KIND_CACHE] > 0 && compute_cache_key(r);
             break;
         case PH_CACHE_LOOKUP:
+            if (!r->hist_checked) {
+                /* Stored history joins the request before anything looks at its messages. */
+                r->hist_checked = true;
+                int hr = hist_begin(r);
+                if (hr < 0) {
+                    pipe_fail(r);
+                    return;
+                }
+                if (hr > 0)
+                    return; /* loading; pipe_continue() comes back here */
+            }
+            if (!r->cache_keyed) {
+                r->cache_keyed = true;
+                r->cacheable =
+                    !r->stream && r->gen->nkind[GANTRY_KIND_CACHE] > 0 && compute_cache_key(r);
+            }
             if (r->cacheable) {
                 act = run_list(r, GANTRY_KIND_CACHE);
                 if (act == GANTRY_PAUSE)
@@ -925,6 +940,8 @@ int pipe_stream_chunk(req_t *r, cJSON *chunk, const char *raw, size_t raw_len)
         r->chunk_seen = true;
         r->t_first = now_us();
     }
+    if (r->hist != NULL)
+        hist_chunk(r, chunk);
     size_t n = r->gen->nkind[GANTRY_KIND_GUARDRAIL];
     for (size_t i = 0; i < n; i++) {
         inst_t *in = r->gen->by_kind[GANTRY_KIND_GUARDRAIL][i];
@@ -1000,8 +1017,18 @@ void pipe_stream_end(req_t *r)
     req_release(r);
 }
 
+void pipe_continue(req_t *r)
+{
+    req_hold(r);
+    run(r);
+    req_release(r);
+}
+
 void pipe_log(req_t *r)
 {
+    /* The conversation is kept only when the whole answer reached the client. */
+    if (r->hist != NULL && !r->failed && !r->client_gone && r->status == 200)
+        hist_finish(r);
     size_t n = r->gen->nkind[GANTRY_KIND_LOGGER];
     for (size_t i = 0; i < n; i++) {
         inst_t *in = r->gen->by_kind[GANTRY_KIND_LOGGER][i];

@@ -17,6 +17,8 @@ typedef void (*pipe_op_fn)(req_t *r);
 
 void pipe_start(req_t *r, pipe_op_fn op); /* op NULL: a chat completion */
 void pipe_resume(req_t *r, gantry_action_t action);
+/* Go on with the pipeline after the core's own asynchronous step (a history load). */
+void pipe_continue(req_t *r);
 void pipe_fail(req_t *r); /* answer with r->err (as a body or a final stream event) */
 
 /* Close the open upstream attempt (router statistics); ok=false with no error set = abandoned. */

@@ -107,6 +107,9 @@ struct gantry_req {
     bool preparing; /* the provider's prepare() paused; resume(CONTINUE) calls it again */
     gantry_endpoint_t endpoint;
     struct hcall *hcalls; /* side HTTP calls of plugins in flight (hcall.c) */
+    struct hist *hist;    /* chat history of an opted-in request (hist.c) */
+    bool hist_checked;
+    bool cache_keyed;
 
     /* routing: attempts, retries and fallbacks (pipe.c) */
     deployment_t *attempt_dep; /* deployment of the attempt in progress (rt_begin done) */
@@ -149,6 +152,9 @@ struct gantry_req {
 
     int64_t t_start, t_up_start, t_up_total, t_first, t_end, start_unix_ms;
     int64_t prompt_tokens, completion_tokens, total_tokens, cached_tokens;
+
+    /* The client API's per-request state (e.g. Anthropic stream translation), in the arena. */
+    void *api_state;
 };
 
 /* Create a request for an h2o request on worker w (takes a generation reference). */

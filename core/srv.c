@@ -15,7 +15,9 @@
 
 #include "log.h"
 #include "req.h"
+#include "hist.h"
 #include "routes.h"
+#include "store.h"
 #include "upstream.h"
 
 srv_t srv;
@@ -43,6 +45,8 @@ static const struct {
     {"/v1/models", api_openai_models},         {"/models", api_openai_models},
     {"/v1/embeddings", api_openai_embeddings}, {"/embeddings", api_openai_embeddings},
     {"/v1/completions", api_openai_completions}, {"/completions", api_openai_completions},
+    {"/chat-history", hist_route_messages},    {"/bedrock/chat-history", hist_route_bedrock},
+    {"/session-ids", hist_route_sessions},
     {"/health/liveliness", health_live},       {"/health/liveness", health_live},
     {"/health/readiness", health_ready},       {"/health", health_full},
 };
@@ -279,6 +283,12 @@ int srv_run(cfg_t *cfg, gen_t *gen, unsigned nworkers)
     srv.listen_fd = make_listener(s);
     if (srv.listen_fd < 0)
         return 1;
+    char dberr[512];
+    if (store_open(cfg->database, dberr, sizeof dberr) != 0) {
+        log_error("%s", dberr);
+        close(srv.listen_fd);
+        return 1;
+    }
 
     h2o_config_init(&srv.h2o);
     srv.h2o.server_name = h2o_iovec_init(H2O_STRLIT("")); /* no version banner */
@@ -309,6 +319,7 @@ int srv_run(cfg_t *cfg, gen_t *gen, unsigned nworkers)
         w->up = up_multi_new(&w->loop);
         uv_async_init(&w->loop, &w->wake, on_wake);
         w->wake.data = w;
+        store_worker_init(w);
         uv_timer_init(&w->loop, &w->watchdog);
         w->watchdog.data = w;
         uv_timer_start(&w->watchdog, on_watchdog, WATCHDOG_MS, WATCHDOG_MS);
@@ -356,9 +367,11 @@ int srv_run(cfg_t *cfg, gen_t *gen, unsigned nworkers)
     uv_run(main_loop, UV_RUN_NOWAIT);
     for (unsigned i = 0; i < nworkers; i++) {
         worker_t *w = &srv.workers[i];
+        store_worker_fini(w);
         up_multi_free(w->up);
         uv_run(&w->loop, UV_RUN_NOWAIT);
     }
+    store_close();
     int leftover = 0;
     for (unsigned i = 0; i < nworkers; i++)
         leftover += srv.workers[i].inflight;

@@ -32,6 +32,9 @@ typedef struct worker {
     pthread_t thread;
     int inflight;
     atomic_bool stop;
+    uv_async_t store_async;                    /* store.c: finished database jobs to complete */
+    _Atomic(struct store_job *) store_done;    /* pushed by the store thread */
+    bool store_ready;
     gen_t *gen; /* the generation this worker initialised plugins for */
     uint64_t rng;
 } worker_t;
