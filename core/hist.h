@@ -23,7 +23,8 @@
 int hist_begin(req_t *r);
 /* A streamed canonical chunk, for the answer to remember. */
 void hist_chunk(req_t *r, const cJSON *chunk);
-/* The request succeeded (the whole answer reached the client): store the new turns. */
+/* The request succeeded: store the new turns.  Called before the end of the answer is sent, so a
+ * client's next turn cannot be loaded before this one is saved. */
 void hist_finish(req_t *r);
 
 /* The routes: POST /chat-history, /bedrock/chat-history, /session-ids. */

@@ -256,18 +256,37 @@ static const gantry_principal_t *h_req_principal(gantry_req_t *r)
     return r->has_principal ? &r->principal : NULL;
 }
 
+static gantry_action_t vfail(gantry_req_t *r, int status, gantry_error_class_t cls,
+                             const char *type, const char *code, const char *param,
+                             const char *fmt, va_list ap)
+{
+    char msg[1024];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    if (status < 400 || status > 599)
+        status = 500;
+    req_set_error(r, status, cls, type ? type : "api_error", code, param, msg);
+    return GANTRY_FAIL;
+}
+
 static gantry_action_t h_req_fail(gantry_req_t *r, int status, gantry_error_class_t cls,
                                   const char *type, const char *code, const char *fmt, ...)
 {
-    char msg[1024];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    gantry_action_t a = vfail(r, status, cls, type, code, NULL, fmt, ap);
     va_end(ap);
-    if (status < 400 || status > 599)
-        status = 500;
-    req_set_error(r, status, cls, type ? type : "api_error", code, NULL, msg);
-    return GANTRY_FAIL;
+    return a;
+}
+
+static gantry_action_t h_req_fail_param(gantry_req_t *r, int status, gantry_error_class_t cls,
+                                        const char *type, const char *code, const char *param,
+                                        const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    gantry_action_t a = vfail(r, status, cls, type, code, param, fmt, ap);
+    va_end(ap);
+    return a;
 }
 
 static void h_req_info(gantry_req_t *r, gantry_req_info_t *out)
@@ -485,7 +504,16 @@ static gantry_json_t *h_json_new(gantry_req_t *r, gantry_json_type_t type)
 static gantry_json_t *h_json_dup(gantry_req_t *r, const gantry_json_t *node)
 {
     cJSON *j = cJSON_Duplicate(CJ(node), 1);
-    if (j == NULL || !req_own_json(r, j))
+    if (j == NULL)
+        return NULL;
+    /* cJSON copies an object member's key too; a copy is a detached root, so it has none. */
+    if (j->string != NULL) {
+        if (!(j->type & cJSON_StringIsConst))
+            cJSON_free(j->string);
+        j->string = NULL;
+        j->type &= ~cJSON_StringIsConst;
+    }
+    if (!req_own_json(r, j))
         return NULL;
     return (gantry_json_t *)j;
 }
@@ -816,4 +844,5 @@ const gantry_host_t host_table = {
     .req_endpoint = h_req_endpoint,
     .req_drop_params = h_req_drop_params,
     .http_call = h_http_call,
+    .req_fail_param = h_req_fail_param,
 };

@@ -462,6 +462,10 @@ static void send_response(req_t *r)
         return;
     }
     req_take_usage(r, cJSON_GetObjectItemCaseSensitive(r->resp, "usage"));
+    /* Saved before the client sees the answer, so its next turn (loaded after this save on the
+     * store's single queue) always finds this one. */
+    if (r->hist != NULL)
+        hist_finish(r);
     size_t ncache = r->gen->nkind[GANTRY_KIND_CACHE];
     if (r->cacheable && !r->cache_hit && ncache > 0) {
         char *v = r->resp_raw ? NULL : cJSON_PrintUnformatted(r->resp);
@@ -940,8 +944,6 @@ int pipe_stream_chunk(req_t *r, cJSON *chunk, const char *raw, size_t raw_len)
         r->chunk_seen = true;
         r->t_first = now_us();
     }
-    if (r->hist != NULL)
-        hist_chunk(r, chunk);
     size_t n = r->gen->nkind[GANTRY_KIND_GUARDRAIL];
     for (size_t i = 0; i < n; i++) {
         inst_t *in = r->gen->by_kind[GANTRY_KIND_GUARDRAIL][i];
@@ -963,6 +965,8 @@ int pipe_stream_chunk(req_t *r, cJSON *chunk, const char *raw, size_t raw_len)
             return GANTRY_OK;
         }
     }
+    if (r->hist != NULL)
+        hist_chunk(r, chunk); /* what the client sees, after the guardrails */
     if (!r->include_usage && usage != NULL) {
         /* The usage chunk was asked for by the gateway, not the client: keep it to ourselves. */
         const cJSON *choices = cJSON_GetObjectItemCaseSensitive(chunk, "choices");
@@ -1007,6 +1011,8 @@ void pipe_stream_end(req_t *r)
         r->paused = false; /* a local provider's PAUSE ends with its stream */
     }
     pipe_attempt_end(r, true);
+    if (r->hist != NULL && !r->failed)
+        hist_finish(r); /* before the last bytes go out: see send_response() */
     buf_t b = {0};
     r->api->stream_end(r, &b);
     r->phase = PH_SENT;
@@ -1026,9 +1032,6 @@ void pipe_continue(req_t *r)
 
 void pipe_log(req_t *r)
 {
-    /* The conversation is kept only when the whole answer reached the client. */
-    if (r->hist != NULL && !r->failed && !r->client_gone && r->status == 200)
-        hist_finish(r);
     size_t n = r->gen->nkind[GANTRY_KIND_LOGGER];
     for (size_t i = 0; i < n; i++) {
         inst_t *in = r->gen->by_kind[GANTRY_KIND_LOGGER][i];

@@ -134,21 +134,23 @@ async function terminate(child, exited, grace) {
  * Starts tests/mock/openai-mock.mjs (on `port`, default any free one).  Returns {port, url, baseURL,
  * requests(), stats(), reset(), behave(), clearBehave(), modelStats(), waitForRequest(), stop(), stderr()}.
  */
-export async function startMock({ requireKey = null, port: fixedPort = 0 } = {}) {
-    const args = [MOCK_PATH, '--port', String(fixedPort)];
-    if (requireKey) args.push('--require-key', requireKey);
-    if (VERBOSE) args.push('--verbose');
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+/*
+ * Starts a mock server script (any of tests/mock/*.mjs: they print `LISTENING <port>` once bound)
+ * as a child process; {port, url, stderr(), stop()}.  Its stderr is kept for error messages and
+ * streamed when GANTRY_TEST_VERBOSE is set.
+ */
+export async function startMockProcess(script, args = [], { name = path.basename(script, '.mjs') } = {}) {
+    const child = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     const exited = track(child);
     const err = { text: '' };
-    capture(child.stderr, err, 'mock');
+    capture(child.stderr, err, name);
     const port = await new Promise((resolve, reject) => {
         let buf = '';
-        const timer = setTimeout(() => fail(new Error('mock did not print LISTENING within 5 s')), 5000);
+        const timer = setTimeout(() => fail(new Error(`${name} did not print LISTENING within 5 s`)), 5000);
         function fail(e) {
             clearTimeout(timer);
             child.kill('SIGKILL');
-            reject(new Error(`${e.message}\nmock stderr:\n${err.text}`));
+            reject(new Error(`${e.message}\n${name} stderr:\n${err.text}`));
         }
         child.stdout.setEncoding('utf8');
         child.stdout.on('data', (s) => {
@@ -160,8 +162,39 @@ export async function startMock({ requireKey = null, port: fixedPort = 0 } = {})
             }
         });
         exited.then(({ code, signal, error }) =>
-            fail(new Error(`mock exited early (code ${code}, signal ${signal}${error ? `, ${error.message}` : ''})`)));
+            fail(new Error(`${name} exited early (code ${code}, signal ${signal}${error ? `, ${error.message}` : ''})`)));
     });
+    const url = `http://127.0.0.1:${port}`;
+    const proc = {
+        port,
+        url,
+        stderr: () => err.text,
+        stop: () => terminate(child, exited, 3000),
+        /* Recorded upstream requests (mocks that serve GET /__mock/requests?contains=). */
+        async requests(contains) {
+            const r = await fetch(`${url}/__mock/requests?contains=${encodeURIComponent(contains)}`,
+                                  { signal: AbortSignal.timeout(5000) });
+            return r.json();
+        },
+        /* The one recorded request carrying `m` (waits for it: the gateway may still be logging). */
+        async only(m) {
+            const list = await waitFor(async () => {
+                const l = await proc.requests(m);
+                return l.length > 0 ? l : null;
+            }, { timeout: 3000, what: `an upstream request containing ${m}` });
+            if (list.length !== 1) throw new Error(`expected exactly one upstream request for ${m}, got ${list.length}`);
+            return list[0];
+        },
+    };
+    return proc;
+}
+
+export async function startMock({ requireKey = null, port: fixedPort = 0 } = {}) {
+    const args = ['--port', String(fixedPort)];
+    if (requireKey) args.push('--require-key', requireKey);
+    if (VERBOSE) args.push('--verbose');
+    const proc = await startMockProcess(MOCK_PATH, args, { name: 'mock' });
+    const { port } = proc;
     const url = `http://127.0.0.1:${port}`;
     const getJson = async (p, init) => {
         const r = await fetch(url + p, { ...init, signal: AbortSignal.timeout(5000) });
@@ -204,10 +237,8 @@ export async function startMock({ requireKey = null, port: fixedPort = 0 } = {})
                 return list.length >= count ? list : null;
             }, { timeout, what: `${count} upstream request(s) containing ${marker}` });
         },
-        stderr: () => err.text,
-        async stop() {
-            return terminate(child, exited, 3000);
-        },
+        stderr: proc.stderr,
+        stop: proc.stop,
     };
     return mock;
 }

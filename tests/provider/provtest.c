@@ -10,74 +10,14 @@
  *   gantry-provtest <plugin.so> <case.json | dir>...
  */
 #include <dirent.h>
-#include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-#include "cfg_node.h"
-#include "evs.h"
-#include "gen.h"
-#include "host.h"
-#include "req.h"
-#include "sse.h"
-#include "upstream.h"
+#include "phost.h"
 
-/* ---- the run's state, reachable from the host overrides ---- */
-
-typedef struct capture {
-    cJSON *chunks; /* array of the chunks emitted, as JSON */
-    int stream_ends;
-    const cJSON *headers; /* the case's request_headers */
-    int64_t now_ms;       /* 0: the real clock */
-} capture_t;
-
-static capture_t cap;
-static gantry_host_t th;
 static int failures, cases;
-
-static int t_stream_chunk_take(gantry_req_t *r, gantry_json_t *chunk)
-{
-    cJSON *c = (cJSON *)chunk;
-    if (c == NULL || !req_disown_json(r, c, NULL))
-        return GANTRY_EINVAL;
-    cJSON_AddItemToArray(cap.chunks, c);
-    return GANTRY_OK;
-}
-
-static void t_stream_end(gantry_req_t *r)
-{
-    r->stream_done = true;
-    cap.stream_ends++;
-}
-
-static int t_req_header(gantry_req_t *r, const char *name, gantry_str_t *out)
-{
-    (void)r;
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(cap.headers, name);
-    if (!cJSON_IsString(v))
-        return GANTRY_ENOENT;
-    *out = (gantry_str_t){v->valuestring, strlen(v->valuestring)};
-    return GANTRY_OK;
-}
-
-static int64_t t_unix_ms(void)
-{
-    return cap.now_ms ? cap.now_ms : host_table.unix_ms();
-}
-
-static int t_timer_start(gantry_req_t *r, uint64_t ms, gantry_timer_cb cb, void *arg)
-{
-    (void)r, (void)ms, (void)cb, (void)arg;
-    return GANTRY_EUNSUPPORTED; /* no loop here: cases must not need to wait */
-}
-
-static int t_http_call(gantry_req_t *r, const gantry_http_call_t *c, gantry_http_cb cb, void *arg)
-{
-    (void)r, (void)c, (void)cb, (void)arg;
-    return GANTRY_EUNSUPPORTED;
-}
 
 /* ---- comparison ---- */
 
@@ -168,15 +108,19 @@ static bool same(const char *what, const cJSON *want, const cJSON *got, char *wh
 typedef struct tcase {
     const char *file;
     cJSON *j;
-    void *lib;
-    const gantry_plugin_desc_t *desc;
-    inst_t inst;
-    gen_t gen;
-    cfg_doc_t *conf_doc, *params_doc;
-    cfg_deployment_t dcfg;
-    deployment_t dep;
-    void *state, *wstate, *pdep;
+    ph_dep_t d;
+    gantry_endpoint_t ep;
 } tcase_t;
+
+static req_t *new_req(tcase_t *c)
+{
+    return ph_req_new(&c->d, cJSON_GetObjectItemCaseSensitive(c->j, "request"), c->ep);
+}
+
+static gantry_action_t prepare(tcase_t *c, req_t *r, struct gantry_upstream *spec)
+{
+    return ph_prepare(&c->d, r, spec);
+}
 
 static void fail_case(const tcase_t *c, const char *fmt, ...) GANTRY_PRINTF(2, 3);
 static void fail_case(const tcase_t *c, const char *fmt, ...)
@@ -188,65 +132,6 @@ static void fail_case(const tcase_t *c, const char *fmt, ...)
     fputc('\n', stderr);
     va_end(ap);
     failures++;
-}
-
-static cfg_doc_t *doc_of(const cJSON *j, const char *name)
-{
-    char *text = j ? cJSON_PrintUnformatted(j) : NULL;
-    char err[256];
-    cfg_doc_t *d = cfg_doc_load_mem(name, text ? text : "{}", text ? strlen(text) : 2, NULL, NULL,
-                                    err, sizeof err);
-    if (d == NULL)
-        fprintf(stderr, "%s: %s\n", name, err);
-    cJSON_free(text);
-    return d;
-}
-
-static req_t *new_req(tcase_t *c)
-{
-    req_t *r = calloc(1, sizeof *r);
-    arena_init(&r->arena, 16u << 20);
-    r->gen = &c->gen;
-    r->slots = calloc(1, sizeof *r->slots);
-    snprintf(r->id, sizeof r->id, "golden-req");
-    r->id_len = strlen(r->id);
-    r->resume_early = -1;
-    r->dep = r->attempt_dep = &c->dep;
-    const cJSON *req = cJSON_GetObjectItemCaseSensitive(c->j, "request");
-    r->body = cJSON_Duplicate(req, true);
-    const cJSON *model = cJSON_GetObjectItemCaseSensitive(req, "model");
-    if (cJSON_IsString(model))
-        r->model = (gantry_str_t){model->valuestring, strlen(model->valuestring)};
-    r->stream = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(req, "stream"));
-    const cJSON *ep = cJSON_GetObjectItemCaseSensitive(c->j, "endpoint");
-    r->endpoint = GANTRY_EP_CHAT;
-    if (cJSON_IsString(ep) && strcmp(ep->valuestring, "embeddings") == 0)
-        r->endpoint = GANTRY_EP_EMBEDDINGS;
-    else if (cJSON_IsString(ep) && strcmp(ep->valuestring, "completions") == 0)
-        r->endpoint = GANTRY_EP_COMPLETIONS;
-    return r;
-}
-
-static void free_req(req_t *r)
-{
-    for (req_cleanup_t *cl = r->cleanups; cl != NULL; cl = cl->next)
-        cl->fn(cl->arg);
-    for (size_t i = 0; i < r->nroots; i++)
-        cJSON_Delete(r->roots[i].root);
-    free(r->roots);
-    free(r->slots);
-    cJSON_Delete(r->body);
-    cJSON_Delete(r->resp);
-    arena_free(&r->arena);
-    free(r);
-}
-
-static const char *err_text(const req_t *r)
-{
-    static char buf[600];
-    snprintf(buf, sizeof buf, "%d %.*s", r->err.status, (int)r->err.message.len,
-             r->err.message.ptr ? r->err.message.ptr : "");
-    return buf;
 }
 
 static bool contains(gantry_str_t hay, const char *needle)
@@ -277,13 +162,6 @@ static const char *framing_name(gantry_framing_t f)
                                              : "?";
 }
 
-/* Run prepare(); GANTRY_CONTINUE with spec filled, or the action it returned. */
-static gantry_action_t prepare(tcase_t *c, req_t *r, struct gantry_upstream *spec)
-{
-    up_spec_init(spec, r);
-    return c->desc->ops->prepare(r, c->state, c->pdep, spec);
-}
-
 static void check_upstream(tcase_t *c)
 {
     const cJSON *pe = cJSON_GetObjectItemCaseSensitive(c->j, "expect_prepare_error");
@@ -301,9 +179,9 @@ static void check_upstream(tcase_t *c)
         if (act != GANTRY_FAIL)
             fail_case(c, "prepare() should have failed, returned %d", (int)act);
         else if (cJSON_IsNumber(st) && r->err.status != st->valueint)
-            fail_case(c, "prepare error status: want %d, got %s", st->valueint, err_text(r));
+            fail_case(c, "prepare error status: want %d, got %s", st->valueint, ph_err_text(r));
         else if (cJSON_IsString(mi) && !contains(r->err.message, mi->valuestring))
-            fail_case(c, "prepare error message lacks \"%s\": %s", mi->valuestring, err_text(r));
+            fail_case(c, "prepare error message lacks \"%s\": %s", mi->valuestring, ph_err_text(r));
         else if (cJSON_IsString(param) &&
                  !(r->err.param.len == strlen(param->valuestring) &&
                    memcmp(r->err.param.ptr, param->valuestring, r->err.param.len) == 0))
@@ -312,7 +190,7 @@ static void check_upstream(tcase_t *c)
         goto out;
     }
     if (act != GANTRY_CONTINUE || spec.url == NULL) {
-        fail_case(c, "prepare() returned %d: %s", (int)act, err_text(r));
+        fail_case(c, "prepare() returned %d: %s", (int)act, ph_err_text(r));
         goto out;
     }
     const cJSON *m = cJSON_GetObjectItemCaseSensitive(eu, "method");
@@ -356,7 +234,7 @@ static void check_upstream(tcase_t *c)
                   (int)spec.body.len, spec.body.ptr);
 out:
     up_spec_free(&spec);
-    free_req(r);
+    ph_req_free(r);
 }
 
 static void check_response(tcase_t *c)
@@ -369,7 +247,7 @@ static void check_response(tcase_t *c)
     req_t *r = new_req(c);
     struct gantry_upstream spec;
     if (prepare(c, r, &spec) != GANTRY_CONTINUE) {
-        fail_case(c, "prepare() failed before the response: %s", err_text(r));
+        fail_case(c, "prepare() failed before the response: %s", ph_err_text(r));
         goto out;
     }
     const cJSON *st = cJSON_GetObjectItemCaseSensitive(resp, "status");
@@ -378,7 +256,7 @@ static void check_response(tcase_t *c)
                                     : cJSON_PrintUnformatted(
                                           cJSON_GetObjectItemCaseSensitive(resp, "body"));
     gantry_str_t b = {text ? text : "", text ? strlen(text) : 0};
-    gantry_action_t act = c->desc->ops->parse_response(r, c->state, c->pdep,
+    gantry_action_t act = c->d.desc->ops->parse_response(r, c->d.state, c->d.pdep,
                                                        cJSON_IsNumber(st) ? st->valueint : 200, b);
     char why[1024];
     if (werr != NULL) {
@@ -387,124 +265,21 @@ static void check_response(tcase_t *c)
         if (act != GANTRY_FAIL)
             fail_case(c, "parse_response() should have failed");
         else if (cJSON_IsNumber(ws) && ws->valueint != r->err.status)
-            fail_case(c, "response error status: %s", err_text(r));
+            fail_case(c, "response error status: %s", ph_err_text(r));
         else if (cJSON_IsString(mi) && !contains(r->err.message, mi->valuestring))
-            fail_case(c, "response error lacks \"%s\": %s", mi->valuestring, err_text(r));
+            fail_case(c, "response error lacks \"%s\": %s", mi->valuestring, ph_err_text(r));
     } else if (act == GANTRY_FAIL) {
-        fail_case(c, "parse_response() failed: %s", err_text(r));
+        fail_case(c, "parse_response() failed: %s", ph_err_text(r));
     } else if (want != NULL && !same("response", want, r->resp, why, sizeof why)) {
         fail_case(c, "%s", why);
     }
     free(text);
 out:
     up_spec_free(&spec);
-    free_req(r);
+    ph_req_free(r);
 }
 
 /* ---- streams ---- */
-
-typedef struct feed {
-    tcase_t *c;
-    req_t *r;
-    bool failed;
-} feed_t;
-
-static int frame(feed_t *f, const gantry_frame_t *fr)
-{
-    if (f->failed || f->r->stream_done)
-        return 0;
-    if (f->c->desc->ops->parse_frame(f->r, f->c->state, f->c->pdep, fr) == GANTRY_FAIL)
-        f->failed = true;
-    return 0;
-}
-
-static int on_sse(void *arg, const char *ev, size_t evlen, const char *data, size_t dlen)
-{
-    gantry_frame_t fr = {.size = sizeof fr};
-    fr.event = (gantry_str_t){ev, evlen};
-    fr.data = (gantry_str_t){data, dlen};
-    return frame(arg, &fr);
-}
-
-static int on_evs(void *arg, const evs_msg_t *m)
-{
-    gantry_frame_t fr;
-    evs_to_frame(m, &fr);
-    return frame(arg, &fr);
-}
-
-typedef struct stream_out {
-    cJSON *chunks;
-    int ends;
-    bool failed;
-    char err[600];
-} stream_out_t;
-
-/* Feed `bytes` cut at the given offsets (sorted); the chunks and the outcome. */
-static void run_stream(tcase_t *c, gantry_framing_t framing, const buf_t *bytes, const size_t *cuts,
-                       size_t ncuts, stream_out_t *out)
-{
-    req_t *r = new_req(c);
-    struct gantry_upstream spec;
-    cap.chunks = cJSON_CreateArray();
-    cap.stream_ends = 0;
-    feed_t f = {.c = c, .r = r};
-    memset(out, 0, sizeof *out);
-    if (prepare(c, r, &spec) != GANTRY_CONTINUE) {
-        f.failed = true;
-        goto done;
-    }
-    sse_t sse;
-    evs_dec_t evs;
-    buf_t line = {0};
-    sse_init(&sse, 8u << 20);
-    evs_dec_init(&evs, 16u << 20);
-    size_t pos = 0;
-    int rc = 0;
-    for (size_t i = 0; i <= ncuts && rc == 0; i++) {
-        size_t end = i < ncuts ? cuts[i] : bytes->len;
-        const char *p = bytes->ptr + pos;
-        size_t n = end - pos;
-        if (framing == GANTRY_FRAMING_SSE) {
-            rc = sse_feed(&sse, p, n, on_sse, &f);
-        } else if (framing == GANTRY_FRAMING_EVENTSTREAM) {
-            rc = evs_dec_feed(&evs, p, n, on_evs, &f);
-        } else {
-            for (size_t k = 0; k < n; k++) {
-                if (p[k] != '\n') {
-                    buf_append(&line, p + k, 1);
-                    continue;
-                }
-                gantry_frame_t fr = {.size = sizeof fr};
-                fr.data = (gantry_str_t){line.ptr, line.len};
-                if (line.len > 0)
-                    frame(&f, &fr);
-                buf_reset(&line);
-            }
-        }
-        pos = end;
-    }
-    if (rc == 0 && framing == GANTRY_FRAMING_SSE)
-        sse_finish(&sse, on_sse, &f);
-    if (rc == 0 && framing == GANTRY_FRAMING_EVENTSTREAM && evs_dec_finish(&evs) != 0)
-        rc = EVS_E_TRUNCATED;
-    if (rc != 0 && !f.failed) {
-        f.failed = true;
-        snprintf(out->err, sizeof out->err, "decoder error %d", rc);
-    }
-    sse_free(&sse);
-    evs_dec_free(&evs);
-    buf_free(&line);
-done:
-    out->failed = f.failed;
-    if (f.failed && out->err[0] == '\0')
-        snprintf(out->err, sizeof out->err, "%s", err_text(r));
-    out->chunks = cap.chunks;
-    out->ends = cap.stream_ends;
-    cap.chunks = NULL;
-    up_spec_free(&spec);
-    free_req(r);
-}
 
 /* The fixture's bytes: raw SSE / NDJSON text, or event-stream messages encoded with real CRCs. */
 static gantry_framing_t stream_bytes(const cJSON *j, buf_t *out)
@@ -541,7 +316,7 @@ static gantry_framing_t stream_bytes(const cJSON *j, buf_t *out)
     return GANTRY_FRAMING_EVENTSTREAM;
 }
 
-static bool stream_ok(tcase_t *c, const stream_out_t *o, const char *how, char *why, size_t wlen)
+static bool stream_ok(tcase_t *c, const ph_stream_t *o, const char *how, char *why, size_t wlen)
 {
     const cJSON *want = cJSON_GetObjectItemCaseSensitive(c->j, "expect_chunks");
     const cJSON *werr = cJSON_GetObjectItemCaseSensitive(c->j, "expect_stream_error");
@@ -581,8 +356,8 @@ static void check_stream(tcase_t *c)
     if (framing == 0)
         return;
     char why[1024];
-    stream_out_t o;
-    run_stream(c, framing, &bytes, NULL, 0, &o);
+    ph_stream_t o;
+    ph_run_stream(&c->d, cJSON_GetObjectItemCaseSensitive(c->j, "request"), c->ep, framing, &bytes, NULL, 0, &o);
     bool ok = stream_ok(c, &o, "whole", why, sizeof why);
     cJSON_Delete(o.chunks);
     if (!ok) {
@@ -591,7 +366,7 @@ static void check_stream(tcase_t *c)
         return;
     }
     for (size_t k = 1; k < bytes.len && ok; k++) {
-        run_stream(c, framing, &bytes, &k, 1, &o);
+        ph_run_stream(&c->d, cJSON_GetObjectItemCaseSensitive(c->j, "request"), c->ep, framing, &bytes, &k, 1, &o);
         char how[48];
         snprintf(how, sizeof how, "split at byte %zu", k);
         ok = stream_ok(c, &o, how, why, sizeof why);
@@ -601,7 +376,7 @@ static void check_stream(tcase_t *c)
         size_t *cuts = malloc(bytes.len * sizeof *cuts);
         for (size_t k = 0; k + 1 < bytes.len; k++)
             cuts[k] = k + 1;
-        run_stream(c, framing, &bytes, cuts, bytes.len - 1, &o);
+        ph_run_stream(&c->d, cJSON_GetObjectItemCaseSensitive(c->j, "request"), c->ep, framing, &bytes, cuts, bytes.len - 1, &o);
         ok = stream_ok(c, &o, "one byte at a time", why, sizeof why);
         cJSON_Delete(o.chunks);
         free(cuts);
@@ -633,7 +408,7 @@ static void check_error(tcase_t *c)
     const cJSON *want = cJSON_GetObjectItemCaseSensitive(c->j, "expect_error");
     if (er == NULL || want == NULL)
         return;
-    if (c->desc->ops->map_error == NULL) {
+    if (c->d.desc->ops->map_error == NULL) {
         fail_case(c, "the plugin has no map_error()");
         return;
     }
@@ -653,7 +428,7 @@ static void check_error(tcase_t *c)
                : status >= 500                ? GANTRY_ERR_SERVER
                                               : GANTRY_ERR_BAD_REQUEST;
     e.type = GANTRY_STR_LIT("api_error");
-    c->desc->ops->map_error(r, c->state, c->pdep, status,
+    c->d.desc->ops->map_error(r, c->d.state, c->d.pdep, status,
                             (gantry_str_t){text ? text : "", text ? strlen(text) : 0}, &e);
     const cJSON *ws = cJSON_GetObjectItemCaseSensitive(want, "status");
     const cJSON *wc = cJSON_GetObjectItemCaseSensitive(want, "class");
@@ -677,14 +452,14 @@ static void check_error(tcase_t *c)
     if (cJSON_IsString(mx) && contains(e.message, mx->valuestring))
         fail_case(c, "error message contains \"%s\"", mx->valuestring);
     free(text);
-    free_req(r);
+    ph_req_free(r);
 }
 
 /* ---- driver ---- */
 
-static void run_case(void *lib, const gantry_plugin_desc_t *desc, const char *file)
+static void run_case(const gantry_plugin_desc_t *desc, const char *file)
 {
-    tcase_t c = {.file = file, .lib = lib, .desc = desc};
+    tcase_t c = {.file = file};
     FILE *fp = fopen(file, "rb");
     buf_t text = {0};
     char chunk[4096];
@@ -707,46 +482,21 @@ static void run_case(void *lib, const gantry_plugin_desc_t *desc, const char *fi
         if (cJSON_IsString(env))
             setenv(env->string, env->valuestring, 1);
     }
-    const cJSON *hdrs = cJSON_GetObjectItemCaseSensitive(c.j, "request_headers");
-    cap.headers = hdrs;
+    ph_cap.headers = cJSON_GetObjectItemCaseSensitive(c.j, "request_headers");
     const cJSON *now = cJSON_GetObjectItemCaseSensitive(c.j, "now");
-    cap.now_ms = cJSON_IsNumber(now) ? (int64_t)now->valuedouble * 1000 : 0;
-    const cJSON *params = cJSON_GetObjectItemCaseSensitive(c.j, "params");
-    const cJSON *model = cJSON_GetObjectItemCaseSensitive(params, "model");
+    ph_cap.now_ms = cJSON_IsNumber(now) ? (int64_t)now->valuedouble * 1000 : 0;
+    const cJSON *ep = cJSON_GetObjectItemCaseSensitive(c.j, "endpoint");
+    c.ep = GANTRY_EP_CHAT;
+    if (cJSON_IsString(ep) && strcmp(ep->valuestring, "embeddings") == 0)
+        c.ep = GANTRY_EP_EMBEDDINGS;
+    else if (cJSON_IsString(ep) && strcmp(ep->valuestring, "completions") == 0)
+        c.ep = GANTRY_EP_COMPLETIONS;
     const cJSON *prefix = cJSON_GetObjectItemCaseSensitive(c.j, "prefix");
-    if (!cJSON_IsString(model) || strchr(model->valuestring, '/') == NULL) {
-        fail_case(&c, "params.model must be \"<prefix>/<model-id>\"");
-        cJSON_Delete(c.j);
-        return;
-    }
-    c.conf_doc = doc_of(cJSON_GetObjectItemCaseSensitive(c.j, "plugin_config"), "plugin_config");
-    c.params_doc = doc_of(params, file);
-    c.inst = (inst_t){.ops = desc->ops, .name = (char *)desc->name, .gen = &c.gen};
-    const char *slash = strchr(model->valuestring, '/');
-    char pfx[64];
-    snprintf(pfx, sizeof pfx, "%.*s", (int)(slash - model->valuestring), model->valuestring);
-    const char *p = cJSON_IsString(prefix) ? prefix->valuestring : pfx;
-    c.dcfg.params = c.params_doc ? c.params_doc->root : NULL;
-    c.dcfg.model = model->valuestring;
-    c.dcfg.model_id = slash + 1;
-    c.dcfg.drop_params = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(params, "drop_params"));
-    c.dcfg.id = (char *)"golden-dep";
-    c.dep = (deployment_t){.cfg = &c.dcfg, .provider = &c.inst};
-    const gantry_ops_t *ops = desc->ops;
-    if (c.conf_doc == NULL || c.params_doc == NULL ||
-        ops->create(&th, &c.inst, (const gantry_conf_t *)c.conf_doc->root, &c.state) != 0) {
-        fail_case(&c, "create() failed");
-        goto out;
-    }
-    c.inst.state = c.state;
-    if (ops->worker_init != NULL)
-        ops->worker_init(c.state, 0, &c.wstate);
-    if (ops->deployment_create(c.state, (const gantry_conf_t *)c.params_doc->root,
-                               (gantry_str_t){p, strlen(p)},
-                               (gantry_str_t){slash + 1, strlen(slash + 1)}, &c.pdep) != 0) {
-        fail_case(&c, "deployment_create() failed");
+    if (ph_dep_open(&c.d, desc, cJSON_GetObjectItemCaseSensitive(c.j, "params"),
+                    cJSON_GetObjectItemCaseSensitive(c.j, "plugin_config"),
+                    cJSON_IsString(prefix) ? prefix->valuestring : NULL, file) != 0) {
+        fail_case(&c, "the deployment could not be created");
     } else {
-        c.dep.pstate = c.pdep;
         int before = failures;
         check_upstream(&c);
         check_response(&c);
@@ -754,17 +504,9 @@ static void run_case(void *lib, const gantry_plugin_desc_t *desc, const char *fi
         check_error(&c);
         if (failures == before)
             printf("ok   %s\n", file);
-        if (ops->deployment_destroy != NULL)
-            ops->deployment_destroy(c.state, c.pdep);
+        ph_dep_close(&c.d);
     }
-    if (ops->worker_fini != NULL)
-        ops->worker_fini(c.state, 0, c.wstate);
-    if (ops->destroy != NULL)
-        ops->destroy(c.state);
-out:
     cJSON_ArrayForEach(env, cJSON_GetObjectItemCaseSensitive(c.j, "env")) unsetenv(env->string);
-    cfg_doc_free(c.conf_doc);
-    cfg_doc_free(c.params_doc);
     cJSON_Delete(c.j);
 }
 
@@ -773,11 +515,11 @@ static int by_name(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static void run_path(void *lib, const gantry_plugin_desc_t *desc, const char *path)
+static void run_path(const gantry_plugin_desc_t *desc, const char *path)
 {
     DIR *d = opendir(path);
     if (d == NULL) {
-        run_case(lib, desc, path);
+        run_case(desc, path);
         return;
     }
     char **names = NULL;
@@ -795,7 +537,7 @@ static void run_path(void *lib, const gantry_plugin_desc_t *desc, const char *pa
     closedir(d);
     qsort(names, n, sizeof *names, by_name);
     for (size_t i = 0; i < n; i++) {
-        run_case(lib, desc, names[i]);
+        run_case(desc, names[i]);
         free(names[i]);
     }
     free(names);
@@ -807,24 +549,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: %s <plugin.so> <case.json | dir>...\n", argv[0]);
         return 2;
     }
-    void *lib = dlopen(argv[1], RTLD_NOW | RTLD_LOCAL);
-    gantry_plugin_describe_fn fn = lib ? (gantry_plugin_describe_fn)dlsym(lib, GANTRY_PLUGIN_SYMBOL)
-                                       : NULL;
-    const gantry_plugin_desc_t *desc = fn ? fn() : NULL;
-    if (desc == NULL || desc->kind != GANTRY_KIND_PROVIDER || desc->ops->prepare == NULL) {
-        fprintf(stderr, "%s: not a provider plugin with prepare() (%s)\n", argv[1], dlerror());
+    const gantry_plugin_desc_t *desc = ph_load(argv[1]);
+    if (desc == NULL)
         return 2;
-    }
-    th = host_table;
-    th.stream_chunk_take = t_stream_chunk_take;
-    th.stream_end = t_stream_end;
-    th.req_header = t_req_header;
-    th.unix_ms = t_unix_ms;
-    th.timer_start = t_timer_start;
-    th.http_call = t_http_call;
     for (int i = 2; i < argc; i++)
-        run_path(lib, desc, argv[i]);
+        run_path(desc, argv[i]);
     printf("%d cases, %d failures\n", cases, failures);
-    /* The plugin stays loaded: threads it started may still be winding down. */
     return failures == 0 && cases > 0 ? 0 : 1;
 }

@@ -289,6 +289,11 @@ struct gantry_host {
      * GANTRY_PAUSE from a phase callback and call host->resume() from cb.
      */
     int (*http_call)(gantry_req_t *req, const gantry_http_call_t *call, gantry_http_cb cb, void *arg);
+    /* req_fail() that also names the request parameter at fault (OpenAI's error "param"), e.g. for
+     * a parameter the provider cannot honour.  `param` may be NULL. */
+    gantry_action_t (*req_fail_param)(gantry_req_t *req, int status, gantry_error_class_t cls,
+                                      const char *type, const char *code, const char *param,
+                                      const char *fmt, ...) GANTRY_PRINTF(7, 8);
     /* ABI 1.1 ends here. */
 };
 

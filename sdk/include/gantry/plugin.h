@@ -14,7 +14,8 @@
  *     create(); everything else is reached through it.  Handles (request, config, JSON) are opaque.
  *   - A minor version adds things; a major version would change or remove them.
  *     1.0: the first release.
- *     1.1: host->req_endpoint, req_drop_params, http_call (host.h); prepare() may PAUSE.
+ *     1.1: host->req_endpoint, req_drop_params, http_call, req_fail_param (host.h);
+ *          prepare() may PAUSE.
  *
  * LIFETIMES AND THREADS
  *   plugin (.so) -> instance (create/destroy) -> worker (worker_init/worker_fini) -> request.
