@@ -3,6 +3,7 @@
  * Runs on the main thread; everything allocated here is instance memory freed by
  * openai_deployment_destroy().
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "openai.h"
@@ -14,10 +15,28 @@
 const gantry_conf_field_t openai_deployment_fields[] = {
     {"api_base", GANTRY_CONF_STRING, 0,
      "base URL of the API, e.g. https://api.openai.com/v1 (required for hosted_vllm, "
-     "openai_compatible and openai_like)"},
-    {"api_key", GANTRY_CONF_STRING, GANTRY_CONF_SECRET, "sent as Authorization: Bearer <api_key>"},
+     "openai_compatible and openai_like; for azure the resource URL "
+     "https://<resource>.openai.azure.com, else AZURE_API_BASE)"},
+    {"api_key", GANTRY_CONF_STRING, GANTRY_CONF_SECRET,
+     "sent as Authorization: Bearer <api_key> (azure: as the api-key header)"},
     {"organization", GANTRY_CONF_STRING, 0, "sent as the OpenAI-Organization header"},
     {"extra_headers", GANTRY_CONF_MAP, 0, "more headers for every upstream request (name: value)"},
+    {"api_version", GANTRY_CONF_STRING, 0,
+     "azure: API version, e.g. 2024-10-21 (default; or AZURE_API_VERSION), or v1/latest/preview "
+     "for the v1 API"},
+    {"azure_ad_token", GANTRY_CONF_STRING, GANTRY_CONF_SECRET,
+     "azure: Microsoft Entra ID token, sent as Authorization: Bearer (instead of api-key)"},
+    {"completion_api", GANTRY_CONF_BOOL, 0,
+     "send requests to the legacy /completions API (default: true for text-completion-openai "
+     "and azure_text, else false)"},
+    {"forward_cache_control", GANTRY_CONF_BOOL, 0,
+     "forward cache_control markers on messages, content parts and tools (default false: they "
+     "are removed, as OpenAI and Azure refuse them)"},
+    /* LiteLLM's Entra ID client-credential keys: listed so that they get a clear refusal. */
+    {"tenant_id", GANTRY_CONF_STRING, 0, "not supported: use azure_ad_token or api_key"},
+    {"client_id", GANTRY_CONF_STRING, 0, "not supported: use azure_ad_token or api_key"},
+    {"client_secret", GANTRY_CONF_STRING, GANTRY_CONF_SECRET,
+     "not supported: use azure_ad_token or api_key"},
     {NULL, GANTRY_CONF_ANY, 0, NULL},
 };
 
@@ -27,6 +46,7 @@ static const struct {
     const char *api_base;
 } default_bases[] = {
     {"openai", "https://api.openai.com/v1"},
+    {"text-completion-openai", "https://api.openai.com/v1"},
     {"mistral", "https://api.mistral.ai/v1"},
     {"groq", "https://api.groq.com/openai/v1"},
     {"deepseek", "https://api.deepseek.com/v1"},
@@ -34,36 +54,18 @@ static const struct {
     {"ollama", "http://localhost:11434/v1"},
 };
 
+/* Prefixes that reach OpenAI's or Azure's own API, which refuses parameters it does not know. */
+static const char *const strict_prefixes[] = {"openai", "text-completion-openai", "azure",
+                                              "azure_text"};
+
 static const char chat_path[] = "/chat/completions";
-
-static bool str_eq(gantry_str_t s, const char *lit)
-{
-    size_t n = strlen(lit);
-    return s.len == n && memcmp(s.ptr, lit, n) == 0;
-}
-
-static char lower(char c)
-{
-    return (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
-}
-
-/* Header names compare case-insensitively (RFC 9110). */
-static bool str_ieq(gantry_str_t s, const char *lit)
-{
-    size_t n = strlen(lit);
-    if (s.len != n)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        if (lower(s.ptr[i]) != lower(lit[i]))
-            return false;
-    }
-    return true;
-}
+static const char embeddings_path[] = "/embeddings";
+static const char completions_path[] = "/completions";
 
 static bool prefix_ieq(gantry_str_t s, const char *lit)
 {
     size_t n = strlen(lit);
-    return s.len >= n && str_ieq((gantry_str_t){s.ptr, n}, lit);
+    return s.len >= n && openai_str_ieq((gantry_str_t){s.ptr, n}, lit);
 }
 
 /* RFC 9110 token characters: what a header name may contain. */
@@ -148,27 +150,39 @@ static int read_string(const gantry_host_t *host, const gantry_conf_t *params, c
 static const char *default_base(gantry_str_t prefix)
 {
     for (size_t i = 0; i < sizeof(default_bases) / sizeof(default_bases[0]); i++) {
-        if (str_eq(prefix, default_bases[i].prefix))
+        if (openai_str_eq(prefix, default_bases[i].prefix))
             return default_bases[i].api_base;
     }
     return NULL;
 }
 
-/* Check api_base (or pick the prefix's default) and build the chat completions URL from it. */
+/* An environment variable LiteLLM reads for Azure deployments; NULL when unset or empty. */
+static const char *azure_env(const openai_deployment_t *dep, const char *name)
+{
+    const char *v = dep->azure ? getenv(name) : NULL;
+    return (v != NULL && v[0] != '\0') ? v : NULL;
+}
+
+/* Check api_base (or pick the prefix's default) and build the deployment's URLs from it. */
 static int conf_url(const openai_instance_t *inst, const gantry_conf_t *params, gantry_str_t prefix,
                     openai_deployment_t *dep)
 {
     const gantry_host_t *host = inst->host;
     const gantry_conf_t *node;
     gantry_str_t base;
+    const char *env;
     int rc = read_string(host, params, "api_base", &node, &base);
     if (rc != GANTRY_OK)
         return rc;
-    if (node == NULL) {
+    if (node == NULL && (env = azure_env(dep, "AZURE_API_BASE")) != NULL) {
+        base = (gantry_str_t){env, strlen(env)};
+        node = params;
+    } else if (node == NULL) {
         const char *def = default_base(prefix);
         if (def == NULL)
-            return host->conf_error(params, "api_base is required for provider \"%.*s\"",
-                                    (int)prefix.len, prefix.ptr);
+            return host->conf_error(params, "api_base is required for provider \"%.*s\"%s",
+                                    (int)prefix.len, prefix.ptr,
+                                    dep->azure ? " (or set AZURE_API_BASE)" : "");
         base = (gantry_str_t){def, strlen(def)};
     }
 
@@ -188,29 +202,80 @@ static int conf_url(const openai_instance_t *inst, const gantry_conf_t *params, 
             return host->conf_error(
                 node, "api_base must be a plain URL without spaces, query or fragment");
     }
-    if (concat_str(host, base, GANTRY_STR_LIT(chat_path), &dep->url) != GANTRY_OK)
+    if (dep->azure)
+        return openai_azure_urls(inst, params, base, dep);
+    if (concat_str(host, base, GANTRY_STR_LIT(chat_path), &dep->url) != GANTRY_OK ||
+        concat_str(host, base, GANTRY_STR_LIT(embeddings_path), &dep->url_embeddings) !=
+            GANTRY_OK ||
+        concat_str(host, base, GANTRY_STR_LIT(completions_path), &dep->url_completions) !=
+            GANTRY_OK)
         return GANTRY_ENOMEM;
+    return GANTRY_OK;
+}
+
+/* A secret from the entry, else (azure) from the environment; empty when neither has one. */
+static int read_secret(const gantry_host_t *host, const openai_deployment_t *dep,
+                       const gantry_conf_t *params, const char *key, const char *const *envs,
+                       const gantry_conf_t **node, gantry_str_t *out)
+{
+    int rc = read_string(host, params, key, node, out);
+    if (rc != GANTRY_OK || *node != NULL)
+        return rc;
+    for (const char *const *e = envs; *e != NULL; e++) {
+        const char *v = azure_env(dep, *e);
+        if (v != NULL) {
+            *out = (gantry_str_t){v, strlen(v)};
+            *node = params;
+            break;
+        }
+    }
     return GANTRY_OK;
 }
 
 static int conf_credentials(const openai_instance_t *inst, const gantry_conf_t *params,
                             openai_deployment_t *dep)
 {
+    static const char *const key_envs[] = {"AZURE_API_KEY", "AZURE_OPENAI_API_KEY", NULL};
+    static const char *const token_envs[] = {"AZURE_AD_TOKEN", NULL};
+    static const char *const no_envs[] = {NULL};
     const gantry_host_t *host = inst->host;
     const gantry_conf_t *node;
-    gantry_str_t key, org;
+    gantry_str_t key, token, org;
 
-    int rc = read_string(host, params, "api_key", &node, &key);
+    int rc = read_secret(host, dep, params, "api_key", key_envs, &node, &key);
     if (rc != GANTRY_OK)
         return rc;
     /* An empty key (say, an unset variable resolved to "") means "send no Authorization". */
     if (key.len > 0) {
         if (!is_header_value(key))
             return host->conf_error(node, "api_key contains control characters");
-        if (copy_str(host, key.ptr, key.len, &dep->api_key) != GANTRY_OK ||
-            concat_str(host, GANTRY_STR_LIT("Bearer "), key, &dep->authorization) != GANTRY_OK)
+        if (copy_str(host, key.ptr, key.len, &dep->api_key) != GANTRY_OK)
             return GANTRY_ENOMEM;
     }
+
+    /* AZURE_AD_TOKEN stands in only when there is no key at all: a configured key must not be
+     * overridden by a variable of the environment. */
+    rc = read_secret(host, dep, params, "azure_ad_token", key.len > 0 ? no_envs : token_envs, &node,
+                     &token);
+    if (rc != GANTRY_OK)
+        return rc;
+    if (node != NULL && !dep->azure)
+        return host->conf_error(node, "azure_ad_token is only for azure/ deployments");
+    if (token.len > 0) {
+        if (!is_header_value(token))
+            return host->conf_error(node, "azure_ad_token contains control characters");
+        if (copy_str(host, token.ptr, token.len, &dep->ad_token) != GANTRY_OK)
+            return GANTRY_ENOMEM;
+    }
+
+    /*
+     * OpenAI takes the key as a bearer token.  Azure takes it in api-key, and an Entra ID token
+     * as a bearer token; given both, the token is used (as the openai SDK's AzureOpenAI does).
+     */
+    gantry_str_t bearer = dep->azure ? dep->ad_token : dep->api_key;
+    if (bearer.len > 0 &&
+        concat_str(host, GANTRY_STR_LIT("Bearer "), bearer, &dep->authorization) != GANTRY_OK)
+        return GANTRY_ENOMEM;
 
     rc = read_string(host, params, "organization", &node, &org);
     if (rc != GANTRY_OK)
@@ -224,11 +289,51 @@ static int conf_credentials(const openai_instance_t *inst, const gantry_conf_t *
     return GANTRY_OK;
 }
 
+static bool is_prefix_in(gantry_str_t prefix, const char *const *list, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (openai_str_eq(prefix, list[i]))
+            return true;
+    }
+    return false;
+}
+
+/* What kind of upstream the prefix names, and the switches that default from it. */
+static int conf_flavour(const openai_instance_t *inst, const gantry_conf_t *params,
+                        gantry_str_t prefix, openai_deployment_t *dep)
+{
+    static const char *const unsupported[] = {"tenant_id", "client_id", "client_secret"};
+    const gantry_host_t *host = inst->host;
+    const gantry_conf_t *node;
+
+    dep->azure = openai_str_eq(prefix, "azure") || openai_str_eq(prefix, "azure_text");
+    dep->strict =
+        is_prefix_in(prefix, strict_prefixes, sizeof(strict_prefixes) / sizeof(strict_prefixes[0]));
+    dep->completion_api =
+        openai_str_eq(prefix, "text-completion-openai") || openai_str_eq(prefix, "azure_text");
+    dep->forward_cache_control = false;
+
+    if ((node = host->conf_get(params, "completion_api")) != NULL &&
+        host->conf_bool(node, &dep->completion_api) != GANTRY_OK)
+        return host->conf_error(node, "completion_api must be true or false");
+    if ((node = host->conf_get(params, "forward_cache_control")) != NULL &&
+        host->conf_bool(node, &dep->forward_cache_control) != GANTRY_OK)
+        return host->conf_error(node, "forward_cache_control must be true or false");
+    for (size_t i = 0; i < sizeof(unsupported) / sizeof(unsupported[0]); i++) {
+        if ((node = host->conf_get(params, unsupported[i])) != NULL)
+            return host->conf_error(node,
+                                    "%s: Entra ID client credentials are not supported; set "
+                                    "azure_ad_token (a token) or api_key instead",
+                                    unsupported[i]);
+    }
+    return GANTRY_OK;
+}
+
 /* Headers the HTTP client derives from the request; a configured copy would contradict it. */
 static bool is_reserved_header(gantry_str_t name)
 {
-    return str_ieq(name, "content-length") || str_ieq(name, "transfer-encoding") ||
-           str_ieq(name, "host") || str_ieq(name, "connection");
+    return openai_str_ieq(name, "content-length") || openai_str_ieq(name, "transfer-encoding") ||
+           openai_str_ieq(name, "host") || openai_str_ieq(name, "connection");
 }
 
 static int conf_extra_headers(const openai_instance_t *inst, const gantry_conf_t *params,
@@ -271,17 +376,19 @@ static int conf_extra_headers(const openai_instance_t *inst, const gantry_conf_t
             return GANTRY_ENOMEM;
 
         /* A configured header replaces the one the plugin would send (custom auth schemes). */
-        dep->extra_has_authorization |= str_ieq(name, "authorization");
-        dep->extra_has_content_type |= str_ieq(name, "content-type");
-        dep->extra_has_organization |= str_ieq(name, "openai-organization");
+        dep->extra_has_authorization |= openai_str_ieq(name, "authorization");
+        dep->extra_has_content_type |= openai_str_ieq(name, "content-type");
+        dep->extra_has_organization |= openai_str_ieq(name, "openai-organization");
+        dep->extra_has_api_key |= openai_str_ieq(name, "api-key");
     }
     return GANTRY_OK;
 }
 
 /*
- * The header list every request of the deployment carries: Content-Type, Authorization and
- * OpenAI-Organization unless extra_headers replaces them, then the extra headers in configuration
- * order.  Built once so that prepare() does no per-request decisions or formatting.
+ * The header list every request of the deployment carries: Content-Type, the credential
+ * (Authorization, or api-key for Azure) and OpenAI-Organization unless extra_headers replaces them,
+ * then the extra headers in configuration order.  Built once so that prepare() does no per-request
+ * decisions or formatting.
  */
 static int build_headers(const gantry_host_t *host, openai_deployment_t *dep)
 {
@@ -295,6 +402,9 @@ static int build_headers(const gantry_host_t *host, openai_deployment_t *dep)
             (openai_header_t){GANTRY_STR_LIT("Content-Type"), GANTRY_STR_LIT("application/json")};
     if (dep->authorization.ptr != NULL && !dep->extra_has_authorization)
         dep->headers[n++] = (openai_header_t){GANTRY_STR_LIT("Authorization"), dep->authorization};
+    else if (dep->azure && dep->authorization.ptr == NULL && dep->api_key.ptr != NULL &&
+             !dep->extra_has_api_key)
+        dep->headers[n++] = (openai_header_t){GANTRY_STR_LIT("api-key"), dep->api_key};
     if (dep->organization.ptr != NULL && !dep->extra_has_organization)
         dep->headers[n++] =
             (openai_header_t){GANTRY_STR_LIT("OpenAI-Organization"), dep->organization};
@@ -343,6 +453,8 @@ int openai_deployment_create(void *state, const gantry_conf_t *params, gantry_st
         return host->conf_error(params, "out of memory");
     if ((rc = copy_str(host, model_id.ptr, model_id.len, &dep->model)) != GANTRY_OK)
         goto fail;
+    if ((rc = conf_flavour(inst, params, prefix, dep)) != GANTRY_OK)
+        goto fail;
     if ((rc = conf_url(inst, params, prefix, dep)) != GANTRY_OK)
         goto fail;
     if ((rc = conf_credentials(inst, params, dep)) != GANTRY_OK)
@@ -371,9 +483,12 @@ void openai_deployment_destroy(void *state, void *deployment)
     if (dep == NULL)
         return;
     free_str(host, &dep->url);
+    free_str(host, &dep->url_embeddings);
+    free_str(host, &dep->url_completions);
     free_str(host, &dep->model);
     free_str(host, &dep->authorization);
     free_str(host, &dep->api_key);
+    free_str(host, &dep->ad_token);
     free_str(host, &dep->organization);
     free_str(host, &dep->model_member);
     /* The list only borrows its strings. */

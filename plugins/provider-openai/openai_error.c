@@ -52,14 +52,30 @@ static size_t utf8_len(const unsigned char *p, size_t avail)
     return n;
 }
 
+/* The credentials of a deployment, which upstream text must never carry to clients or logs. */
+typedef struct secrets {
+    gantry_str_t s[2];
+} secrets_t;
+
+/* Length of the secret that starts at p, or 0. */
+static size_t secret_at(const secrets_t *secrets, const unsigned char *p, size_t avail)
+{
+    for (size_t k = 0; secrets != NULL && k < 2; k++) {
+        gantry_str_t s = secrets->s[k];
+        if (s.len >= MIN_SCRUBBED_KEY && avail >= s.len && memcmp(p, s.ptr, s.len) == 0)
+            return s.len;
+    }
+    return 0;
+}
+
 /*
  * Copy at most `cap` bytes of `in` into the arena as clean text: invalid UTF-8 becomes '?', runs of
  * control characters and whitespace become one space (none at either end), every occurrence of
- * `secret` becomes "[redacted]", and "..." marks a cut.  Returns an empty string (static) when the
+ * a secret becomes "[redacted]", and "..." marks a cut.  Returns an empty string (static) when the
  * arena is exhausted; the work is bounded by `cap`, not by the size of the input.
  */
 static gantry_str_t clean_text(const gantry_host_t *host, gantry_req_t *req, gantry_str_t in,
-                               size_t cap, gantry_str_t secret)
+                               size_t cap, const secrets_t *secrets)
 {
     if (in.ptr == NULL || in.len == 0)
         return (gantry_str_t){"", 0};
@@ -70,15 +86,14 @@ static gantry_str_t clean_text(const gantry_host_t *host, gantry_req_t *req, gan
     const unsigned char *p = (const unsigned char *)in.ptr;
     size_t i = 0, o = 0;
     bool space = false, cut = false;
-    bool scrub = secret.len >= MIN_SCRUBBED_KEY;
 
     while (i < in.len) {
         const char *unit;
-        size_t n;
-        if (scrub && in.len - i >= secret.len && memcmp(p + i, secret.ptr, secret.len) == 0) {
+        size_t n, skip;
+        if ((skip = secret_at(secrets, p + i, in.len - i)) > 0) {
             unit = redacted;
             n = sizeof(redacted) - 1;
-            i += secret.len;
+            i += skip;
         } else if (p[i] <= 0x20 || p[i] == 0x7f) {
             space = true;
             i++;
@@ -165,29 +180,18 @@ static gantry_str_t code_text(const gantry_host_t *host, gantry_req_t *req,
     return copy != NULL ? (gantry_str_t){copy, (size_t)n} : GANTRY_STR_NULL;
 }
 
-static char lower(char c)
-{
-    return (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
-}
-
 /* Case-insensitive substring test; `needle` is lowercase. */
 static bool contains(gantry_str_t hay, const char *needle)
 {
     size_t n = strlen(needle);
     for (size_t i = 0; i + n <= hay.len; i++) {
         size_t k = 0;
-        while (k < n && lower(hay.ptr[i + k]) == needle[k])
+        while (k < n && openai_lower(hay.ptr[i + k]) == needle[k])
             k++;
         if (k == n)
             return true;
     }
     return false;
-}
-
-static bool str_eq(gantry_str_t s, const char *lit)
-{
-    size_t n = strlen(lit);
-    return s.len == n && memcmp(s.ptr, lit, n) == 0;
 }
 
 /* The class an HTTP status implies, or `fallback` for statuses without a fixed meaning. */
@@ -218,7 +222,7 @@ static gantry_error_class_t class_for_status(int status, gantry_error_class_t fa
  */
 static bool is_context_window(const gantry_error_t *err)
 {
-    if (str_eq(err->code, "context_length_exceeded"))
+    if (openai_str_eq(err->code, "context_length_exceeded"))
         return true;
     if (err->class_ != GANTRY_ERR_BAD_REQUEST || err->status == 413 || err->status == 429)
         return false;
@@ -242,6 +246,7 @@ static void describe(const openai_instance_t *inst, const openai_deployment_t *d
     size_t cap = MESSAGE_CAP;
     int numeric = 0;
 
+    bool responsible_ai = false;
     if (host->json_type(root) == GANTRY_JSON_OBJECT) {
         const gantry_json_t *src = root;
         const gantry_json_t *e = host->json_get(root, "error");
@@ -256,6 +261,10 @@ static void describe(const openai_instance_t *inst, const openai_deployment_t *d
         type = host->json_string(host->json_get(src, "type"));
         param = host->json_string(host->json_get(src, "param"));
         code = code_text(host, req, host->json_get(src, "code"), &numeric);
+        /* Azure's content filter names itself in innererror.code, whatever the outer code. */
+        responsible_ai = openai_str_eq(
+            host->json_string(host->json_get(host->json_get(src, "innererror"), "code")),
+            "ResponsibleAIPolicyViolation");
     }
     if (message.ptr == NULL) {
         message = raw;
@@ -270,10 +279,13 @@ static void describe(const openai_instance_t *inst, const openai_deployment_t *d
         err->class_ = class_for_status(err->status, err->class_);
     }
 
-    err->message = clean_text(host, req, message, cap, dep->api_key);
-    err->type = clean_text(host, req, type, FIELD_CAP, GANTRY_STR_NULL);
-    err->code = clean_text(host, req, code, FIELD_CAP, GANTRY_STR_NULL);
-    err->param = clean_text(host, req, param, FIELD_CAP, GANTRY_STR_NULL);
+    /* Upstreams echo what they were sent (Azure quotes a wrong api-key), so every field is
+     * scrubbed. */
+    secrets_t secrets = {{dep->api_key, dep->ad_token}};
+    err->message = clean_text(host, req, message, cap, &secrets);
+    err->type = clean_text(host, req, type, FIELD_CAP, &secrets);
+    err->code = clean_text(host, req, code, FIELD_CAP, &secrets);
+    err->param = clean_text(host, req, param, FIELD_CAP, &secrets);
     if (err->message.len == 0) {
         char buf[64];
         int n = snprintf(buf, sizeof(buf), "the upstream answered HTTP %d", err->status);
@@ -284,7 +296,8 @@ static void describe(const openai_instance_t *inst, const openai_deployment_t *d
 
     if (is_context_window(err))
         err->class_ = GANTRY_ERR_CONTEXT_WINDOW;
-    else if (str_eq(err->code, "content_filter") || str_eq(err->code, "content_policy_violation"))
+    else if (responsible_ai || openai_str_eq(err->code, "content_filter") ||
+             openai_str_eq(err->code, "content_policy_violation"))
         err->class_ = GANTRY_ERR_CONTENT_POLICY;
 }
 

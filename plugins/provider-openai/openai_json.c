@@ -167,6 +167,20 @@ void openai_wb_string(openai_wbuf_t *b, gantry_str_t s)
 }
 
 /*
+ * Rare (a prompt assembled from pieces), so it reuses openai_wb_string() and takes the quotes out
+ * again rather than splitting the hot function in two.
+ */
+void openai_wb_escaped(openai_wbuf_t *b, gantry_str_t s)
+{
+    size_t start = b->len;
+    openai_wb_string(b, s);
+    if (b->failed || b->len < start + 2)
+        return;
+    memmove(b->ptr + start, b->ptr + start + 1, b->len - start - 2);
+    b->len -= 2;
+}
+
+/*
  * An integral number below 1e15 in magnitude comes out of "%1.15g" as its plain digits, so it is
  * written here without the printf and sscanf round trip.  -0 ("-0" in cJSON 1.7.15, "0" in later
  * versions) and everything else is left to the host.

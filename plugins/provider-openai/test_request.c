@@ -1,388 +1,18 @@
 /*
  * Unit test of the upstream body builder (openai_prepare).  The body is written in one pass over
  * the canonical tree instead of being a copy edited with keyed removes and sets and printed by the
- * host; this test keeps the old way as the reference and checks, on fixed and on random bodies,
- * that both give the same bytes.  The host is a small stand-in whose JSON functions mirror
- * core/host.c over the same cJSON library the core uses.
+ * host; this test keeps that way as the reference (with the removals inside messages and tools
+ * added) and checks, on fixed and on random bodies, that both give the same bytes.  The host is a
+ * small stand-in (test_host.h) whose JSON functions mirror core/host.c over the same cJSON library
+ * the core uses.
  */
+#include "openai_azure.c"
+#include "openai_completions.c"
 #include "openai_conf.c"
 #include "openai_json.c"
 #include "openai_request.c"
 
-#include <cjson/cJSON.h>
-#include <stdio.h>
-#include <stdlib.h>
-
-#define CHECK(cond)                                                                  \
-    do {                                                                             \
-        if (!(cond)) {                                                               \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-            exit(1);                                                                 \
-        }                                                                            \
-    } while (0)
-
-/* ---- a stand-in host ---- */
-
-/* Everything a request owns, freed by req_reset(). */
-struct gantry_req {
-    void *blocks[256];
-    size_t nblocks;
-    cJSON *roots[16];
-    size_t nroots;
-    cJSON *body;
-    bool stream;
-    bool failed;
-};
-
-struct gantry_upstream {
-    gantry_str_t body;
-    size_t nheaders;
-    char headers[8][128];
-};
-
-/* mem_alloc/mem_realloc fail once this many calls have succeeded (SIZE_MAX: never). */
-static size_t alloc_budget = SIZE_MAX;
-
-static void *t_mem_alloc(size_t size)
-{
-    if (alloc_budget == 0)
-        return NULL;
-    alloc_budget--;
-    return malloc(size);
-}
-
-static void *t_mem_calloc(size_t n, size_t size)
-{
-    if (alloc_budget == 0)
-        return NULL;
-    alloc_budget--;
-    return calloc(n, size);
-}
-
-static void *t_mem_realloc(void *p, size_t size)
-{
-    if (alloc_budget == 0)
-        return NULL;
-    alloc_budget--;
-    return realloc(p, size);
-}
-
-static void *t_alloc(gantry_req_t *r, size_t size)
-{
-    void *p;
-
-    if (alloc_budget == 0 || r->nblocks == sizeof(r->blocks) / sizeof(r->blocks[0]))
-        return NULL;
-    alloc_budget--;
-    p = malloc(size);
-    if (p != NULL)
-        r->blocks[r->nblocks++] = p;
-    return p;
-}
-
-static char *t_strdup(gantry_req_t *r, const char *p, size_t len)
-{
-    char *q = t_alloc(r, len + 1);
-    if (q == NULL)
-        return NULL;
-    memcpy(q, p, len);
-    q[len] = '\0';
-    return q;
-}
-
-static void own(gantry_req_t *r, cJSON *j)
-{
-    CHECK(r->nroots < sizeof(r->roots) / sizeof(r->roots[0]));
-    r->roots[r->nroots++] = j;
-}
-
-static void req_reset(gantry_req_t *r)
-{
-    for (size_t i = 0; i < r->nblocks; i++)
-        free(r->blocks[i]);
-    for (size_t i = 0; i < r->nroots; i++)
-        cJSON_Delete(r->roots[i]);
-    cJSON_Delete(r->body);
-    memset(r, 0, sizeof(*r));
-}
-
-static gantry_json_t *t_req_body(gantry_req_t *r)
-{
-    return (gantry_json_t *)r->body;
-}
-
-static bool t_req_is_stream(gantry_req_t *r)
-{
-    return r->stream;
-}
-
-static gantry_action_t t_req_fail(gantry_req_t *r, int status, gantry_error_class_t cls,
-                                  const char *type, const char *code, const char *fmt, ...)
-{
-    (void)status, (void)cls, (void)type, (void)code, (void)fmt;
-    r->failed = true;
-    return GANTRY_FAIL;
-}
-
-static const char *t_strerror(int status)
-{
-    (void)status;
-    return "error";
-}
-
-static int t_up_set_url(gantry_upstream_t *up, gantry_str_t url)
-{
-    (void)up, (void)url;
-    return GANTRY_OK;
-}
-
-static int t_up_add_header(gantry_upstream_t *up, const char *name, gantry_str_t value)
-{
-    CHECK(up->nheaders < 8);
-    snprintf(up->headers[up->nheaders++], sizeof(up->headers[0]), "%s: %.*s", name, (int)value.len,
-             value.ptr);
-    return GANTRY_OK;
-}
-
-static int t_up_set_body(gantry_upstream_t *up, gantry_str_t body)
-{
-    up->body = body;
-    return GANTRY_OK;
-}
-
-static int t_up_set_framing(gantry_upstream_t *up, gantry_framing_t f)
-{
-    (void)up, (void)f;
-    return GANTRY_OK;
-}
-
-/* The JSON functions, as core/host.c implements them. */
-#define CJ(n) ((const cJSON *)(n))
-#define J(n) ((cJSON *)(n))
-
-static cJSON *make(gantry_json_type_t t)
-{
-    switch (t) {
-    case GANTRY_JSON_NULL:
-        return cJSON_CreateNull();
-    case GANTRY_JSON_BOOL:
-        return cJSON_CreateFalse();
-    case GANTRY_JSON_NUMBER:
-        return cJSON_CreateNumber(0);
-    case GANTRY_JSON_STRING:
-        return cJSON_CreateString("");
-    case GANTRY_JSON_ARRAY:
-        return cJSON_CreateArray();
-    case GANTRY_JSON_OBJECT:
-        return cJSON_CreateObject();
-    default:
-        return NULL;
-    }
-}
-
-static gantry_json_t *t_json_dup(gantry_req_t *r, const gantry_json_t *node)
-{
-    cJSON *j = cJSON_Duplicate(CJ(node), 1);
-    if (j != NULL)
-        own(r, j);
-    return (gantry_json_t *)j;
-}
-
-static gantry_json_type_t t_json_type(const gantry_json_t *node)
-{
-    const cJSON *j = CJ(node);
-    if (j == NULL)
-        return GANTRY_JSON_INVALID;
-    switch (j->type & 0xff) {
-    case cJSON_NULL:
-        return GANTRY_JSON_NULL;
-    case cJSON_False:
-    case cJSON_True:
-        return GANTRY_JSON_BOOL;
-    case cJSON_Number:
-        return GANTRY_JSON_NUMBER;
-    case cJSON_String:
-        return GANTRY_JSON_STRING;
-    case cJSON_Array:
-        return GANTRY_JSON_ARRAY;
-    case cJSON_Object:
-        return GANTRY_JSON_OBJECT;
-    default:
-        return GANTRY_JSON_INVALID;
-    }
-}
-
-static gantry_json_t *t_json_get(const gantry_json_t *obj, const char *key)
-{
-    if (!cJSON_IsObject(CJ(obj)))
-        return NULL;
-    return (gantry_json_t *)cJSON_GetObjectItemCaseSensitive(CJ(obj), key);
-}
-
-static gantry_json_t *t_json_first(const gantry_json_t *node)
-{
-    const cJSON *j = CJ(node);
-    return cJSON_IsArray(j) || cJSON_IsObject(j) ? (gantry_json_t *)j->child : NULL;
-}
-
-static gantry_json_t *t_json_next(const gantry_json_t *node)
-{
-    return node ? (gantry_json_t *)CJ(node)->next : NULL;
-}
-
-static gantry_str_t t_json_key(const gantry_json_t *m)
-{
-    const cJSON *j = CJ(m);
-    if (j == NULL || j->string == NULL)
-        return GANTRY_STR_NULL;
-    return (gantry_str_t){j->string, strlen(j->string)};
-}
-
-static gantry_str_t t_json_string(const gantry_json_t *node)
-{
-    const cJSON *j = CJ(node);
-    if (!cJSON_IsString(j) || j->valuestring == NULL)
-        return GANTRY_STR_NULL;
-    return (gantry_str_t){j->valuestring, strlen(j->valuestring)};
-}
-
-static int t_json_number(const gantry_json_t *node, double *out)
-{
-    if (!cJSON_IsNumber(CJ(node)))
-        return GANTRY_ETYPE;
-    *out = CJ(node)->valuedouble;
-    return GANTRY_OK;
-}
-
-static int t_json_bool(const gantry_json_t *node, bool *out)
-{
-    if (!cJSON_IsBool(CJ(node)))
-        return GANTRY_ETYPE;
-    *out = cJSON_IsTrue(CJ(node));
-    return GANTRY_OK;
-}
-
-static gantry_json_t *t_json_set(gantry_json_t *obj, const char *key, gantry_json_type_t type)
-{
-    if (!cJSON_IsObject(J(obj)) || key == NULL)
-        return NULL;
-    cJSON *n = make(type);
-    if (n == NULL)
-        return NULL;
-    if (cJSON_GetObjectItemCaseSensitive(J(obj), key) != NULL) {
-        cJSON_ReplaceItemInObjectCaseSensitive(J(obj), key, n);
-    } else if (!cJSON_AddItemToObject(J(obj), key, n)) {
-        cJSON_Delete(n);
-        return NULL;
-    }
-    return (gantry_json_t *)n;
-}
-
-static void clear(cJSON *j)
-{
-    if (j->child != NULL) {
-        cJSON_Delete(j->child);
-        j->child = NULL;
-    }
-    if (j->valuestring != NULL && !(j->type & cJSON_IsReference))
-        cJSON_free(j->valuestring);
-    j->valuestring = NULL;
-    j->type &= cJSON_StringIsConst;
-}
-
-static int t_json_set_string(gantry_json_t *node, gantry_str_t value)
-{
-    cJSON *j = J(node);
-    if (j == NULL || (j->type & cJSON_IsReference))
-        return GANTRY_EINVAL;
-    char *copy = cJSON_malloc(value.len + 1);
-    if (copy == NULL)
-        return GANTRY_ENOMEM;
-    if (value.len)
-        memcpy(copy, value.ptr, value.len);
-    copy[value.len] = '\0';
-    clear(j);
-    j->type |= cJSON_String;
-    j->valuestring = copy;
-    return GANTRY_OK;
-}
-
-static int t_json_set_bool(gantry_json_t *node, bool value)
-{
-    cJSON *j = J(node);
-    if (j == NULL || (j->type & cJSON_IsReference))
-        return GANTRY_EINVAL;
-    clear(j);
-    j->type |= value ? cJSON_True : cJSON_False;
-    return GANTRY_OK;
-}
-
-static void t_json_remove(gantry_json_t *obj, const char *key)
-{
-    if (cJSON_IsObject(J(obj)))
-        cJSON_DeleteItemFromObjectCaseSensitive(J(obj), key);
-}
-
-static int t_json_write(gantry_req_t *r, const gantry_json_t *node, gantry_str_t *out)
-{
-    if (node == NULL)
-        return GANTRY_EINVAL;
-    char *s = cJSON_PrintUnformatted(CJ(node));
-    if (s == NULL)
-        return GANTRY_ENOMEM;
-    size_t n = strlen(s);
-    char *p = t_strdup(r, s, n);
-    cJSON_free(s);
-    if (p == NULL)
-        return GANTRY_ENOMEM;
-    out->ptr = p;
-    out->len = n;
-    return GANTRY_OK;
-}
-
-static void t_json_release(gantry_req_t *r, gantry_json_t *root)
-{
-    for (size_t i = 0; i < r->nroots; i++) {
-        if (r->roots[i] == J(root)) {
-            cJSON_Delete(r->roots[i]);
-            r->roots[i] = r->roots[--r->nroots];
-            return;
-        }
-    }
-}
-
-static const gantry_host_t test_host = {
-    .size = sizeof(gantry_host_t),
-    .strerror = t_strerror,
-    .mem_alloc = t_mem_alloc,
-    .mem_calloc = t_mem_calloc,
-    .mem_realloc = t_mem_realloc,
-    .mem_free = free,
-    .alloc = t_alloc,
-    .strdup = t_strdup,
-    .req_is_stream = t_req_is_stream,
-    .req_body = t_req_body,
-    .req_fail = t_req_fail,
-    .up_set_url = t_up_set_url,
-    .up_add_header = t_up_add_header,
-    .up_set_body = t_up_set_body,
-    .up_set_framing = t_up_set_framing,
-    .json_dup = t_json_dup,
-    .json_type = t_json_type,
-    .json_get = t_json_get,
-    .json_first = t_json_first,
-    .json_next = t_json_next,
-    .json_key = t_json_key,
-    .json_string = t_json_string,
-    .json_number = t_json_number,
-    .json_bool = t_json_bool,
-    .json_set = t_json_set,
-    .json_set_string = t_json_set_string,
-    .json_set_bool = t_json_set_bool,
-    .json_remove = t_json_remove,
-    .json_write = t_json_write,
-    .json_release = t_json_release,
-};
+#include "test_host.h"
 
 /* ---- the reference: the body as the plugin built it before the one-pass writer ---- */
 
@@ -391,11 +21,50 @@ static const char *const ref_gateway_fields[] = {
     "mock_response", "tags",       "session_id", "enable_history", "context_window_fallback_dict",
 };
 
+/* Remove every member named `key` of an object. */
+static void remove_all(cJSON *obj, const char *key)
+{
+    while (cJSON_IsObject(obj) && cJSON_GetObjectItemCaseSensitive(obj, key) != NULL)
+        cJSON_DeleteItemFromObjectCaseSensitive(obj, key);
+}
+
+/* The rules inside messages and tools: every top-level member of those names follows them. */
+static void ref_edit_lists(const openai_deployment_t *dep, cJSON *body)
+{
+    bool strip = !dep->forward_cache_control;
+    for (cJSON *m = cJSON_IsObject(body) ? body->child : NULL; m != NULL; m = m->next) {
+        if (strcmp(m->string, "messages") == 0 && cJSON_IsArray(m)) {
+            for (cJSON *msg = m->child; msg != NULL; msg = msg->next) {
+                remove_all(msg, "thinking_blocks");
+                remove_all(msg, "reasoning_content");
+                if (!strip || !cJSON_IsObject(msg))
+                    continue;
+                remove_all(msg, "cache_control");
+                for (cJSON *c = msg->child; c != NULL; c = c->next) {
+                    if (strcmp(c->string, "content") != 0 || !cJSON_IsArray(c))
+                        continue;
+                    for (cJSON *part = c->child; part != NULL; part = part->next)
+                        remove_all(part, "cache_control");
+                }
+            }
+        } else if (strip && strcmp(m->string, "tools") == 0 && cJSON_IsArray(m)) {
+            for (cJSON *tool = m->child; tool != NULL; tool = tool->next)
+                remove_all(tool, "cache_control");
+        }
+    }
+}
+
 static int ref_edit_body(const gantry_host_t *host, const openai_deployment_t *dep,
                          gantry_json_t *body, bool stream)
 {
     for (size_t i = 0; i < sizeof(ref_gateway_fields) / sizeof(ref_gateway_fields[0]); i++)
         host->json_remove(body, ref_gateway_fields[i]);
+    host->json_remove(body, "prompt");
+    if (dep->strict) {
+        host->json_remove(body, "thinking");
+        host->json_remove(body, "top_k");
+    }
+    ref_edit_lists(dep, (cJSON *)body);
     gantry_json_t *model = host->json_set(body, "model", GANTRY_JSON_STRING);
     if (model == NULL || host->json_set_string(model, dep->model) != GANTRY_OK)
         return GANTRY_ENOMEM;
@@ -435,8 +104,6 @@ static char *reference(const openai_deployment_t *dep, const cJSON *body, bool s
 }
 
 /* ---- the cases ---- */
-
-static openai_instance_t inst = {.host = &test_host};
 
 static openai_deployment_t *make_deployment(const char *model, const char *key, const char *org,
                                             bool extra_auth)
@@ -481,6 +148,8 @@ static void expect_same(const openai_deployment_t *dep, cJSON *body)
 
         req.body = cJSON_Duplicate(body, 1);
         req.stream = stream;
+        /* A strict deployment refuses top_k unless drop_params; test_refusals() checks that. */
+        req.drop_params = true;
         CHECK(req.body != NULL);
         CHECK(openai_prepare(&req, &inst, (void *)dep, &up) == GANTRY_CONTINUE);
         if (up.body.len != strlen(want) || memcmp(up.body.ptr, want, up.body.len) != 0 ||
@@ -552,6 +221,21 @@ static void test_fixed(void)
         "{\"type\":\"object\",\"properties\":{},\"required\":[]}}}],\"tool_choice\":\"auto\","
         "\"response_format\":{\"type\":\"json_object\"},\"stop\":[\"\\n\"],\"logprobs\":true}",
         "{\"a\":[[[[[]]]],{},[{}],[null,true,false,0,\"\"]]}",
+        /* The canonical extensions and the text completion prompt. */
+        "{\"model\":\"m\",\"prompt\":\"p\",\"prompt\":\"q\",\"thinking\":{\"type\":\"enabled\","
+        "\"budget_tokens\":1024},\"top_k\":5,\"reasoning_effort\":\"low\",\"messages\":[{\"role\":"
+        "\"system\",\"content\":[{\"type\":\"text\",\"text\":\"s\",\"cache_control\":{\"type\":"
+        "\"ephemeral\"}}],\"cache_control\":{\"type\":\"ephemeral\"}},{\"role\":\"assistant\","
+        "\"content\":\"a\",\"reasoning_content\":\"r\",\"thinking_blocks\":[{\"type\":"
+        "\"thinking\",\"thinking\":\"t\",\"signature\":\"sig\"}],\"reasoning_content\":\"r2\"},"
+        "{\"role\":\"user\",\"content\":[{\"type\":\"image_url\",\"image_url\":{\"url\":"
+        "\"https://x/y.png\"},\"cache_control\":{\"type\":\"ephemeral\",\"ttl\":\"1h\"}},"
+        "\"not an object\",7]},\"odd\",[1]],\"tools\":[{\"type\":\"function\",\"function\":"
+        "{\"name\":\"f\"},\"cache_control\":{\"type\":\"ephemeral\"}},3],\"messages\":[{"
+        "\"reasoning_content\":1}],\"tools\":{\"cache_control\":1}}",
+        "{\"messages\":{\"reasoning_content\":1},\"tools\":\"x\",\"top_k\":null,\"thinking\":null}",
+        "{\"messages\":[{\"content\":{\"cache_control\":1}},{\"content\":[[{\"cache_control\":"
+        "1}]]}]}",
     };
     openai_deployment_t *dep = make_deployment("gpt-4o-mini", "Bearer k", NULL, false);
     openai_deployment_t *odd = make_deployment("we\"ird\\model\n\x01", NULL, "org", true);
@@ -559,6 +243,14 @@ static void test_fixed(void)
     for (size_t i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {
         expect_same_text(dep, bodies[i]);
         expect_same_text(odd, bodies[i]);
+        /* The rules of the upstream's kind: strict drops top_k and thinking, and cache_control
+         * markers stay when the deployment forwards them. */
+        dep->strict = true;
+        expect_same_text(dep, bodies[i]);
+        dep->strict = false;
+        dep->forward_cache_control = true;
+        expect_same_text(dep, bodies[i]);
+        dep->forward_cache_control = false;
     }
 
     /* A model id with a NUL inside (a YAML "\0") ends at the NUL, as the C string it used to be. */
@@ -608,12 +300,31 @@ static uint32_t rnd(uint32_t n)
 }
 
 static const char *const key_pool[] = {
-    "model",         "stream", "stream_options",
-    "include_usage", "tags",   "metadata",
-    "fallbacks",     "cache",  "messages",
-    "content",       "role",   "temperature",
-    "max_tokens",    "user",   "n",
-    "a\"b",          "é",      "",
+    "model",
+    "stream",
+    "stream_options",
+    "include_usage",
+    "tags",
+    "metadata",
+    "fallbacks",
+    "cache",
+    "messages",
+    "tools",
+    "prompt",
+    "top_k",
+    "thinking",
+    "content",
+    "role",
+    "cache_control",
+    "thinking_blocks",
+    "reasoning_content",
+    "temperature",
+    "max_tokens",
+    "user",
+    "n",
+    "a\"b",
+    "é",
+    "",
 };
 
 /* Mostly plain text, so that the escapes land at every offset of the writer's 8-byte words. */
@@ -670,11 +381,13 @@ static void test_random(void)
         cJSON *body = cJSON_CreateObject();
         for (uint32_t k = rnd(8); k > 0; k--) {
             /* Special keys often, so that duplicates and odd types of them come up. */
-            const char *key = rnd(2) ? key_pool[rnd(8)]
+            const char *key = rnd(2) ? key_pool[rnd(13)]
                                      : ref_gateway_fields[rnd(sizeof(ref_gateway_fields) /
                                                               sizeof(ref_gateway_fields[0]))];
             cJSON_AddItemToObject(body, key, random_value(0));
         }
+        dep->strict = rnd(2);
+        dep->forward_cache_control = rnd(4) == 0;
         expect_same(dep, body);
         cJSON_Delete(body);
     }
@@ -738,8 +451,22 @@ static void test_alloc_failures(void)
     free_deployment(dep);
 }
 
+/* The by-length table finds every special key, and nothing else. */
+static void test_special_keys(void)
+{
+    for (int k = 0; k < KEY_COUNT; k++)
+        CHECK(special_key(special_keys[k]) == k);
+    static const char *const others[] = {"Model", "models",      "stream_option",
+                                         "top_p", "tool",        "n",
+                                         "a",     "temperature", "user",
+                                         "toolz", "max_tokens",  "context_window_fallback_dicT"};
+    for (size_t i = 0; i < sizeof(others) / sizeof(others[0]); i++)
+        CHECK(special_key((gantry_str_t){others[i], strlen(others[i])}) == -1);
+}
+
 int main(void)
 {
+    test_special_keys();
     test_fixed();
     test_large();
     test_random();

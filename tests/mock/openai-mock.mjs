@@ -9,9 +9,29 @@
  *
  * It speaks the real wire format of api.openai.com for the routes the gateway uses:
  *   POST /v1/chat/completions   chat.completion JSON, or text/event-stream chunks ending in [DONE]
+ *   POST /v1/embeddings         {"object":"list","data":[{"embedding"}],"usage"}: mockEmbedding()
+ *                               vectors (8 dimensions unless "dimensions" says), as float lists or,
+ *                               with "encoding_format":"base64", little-endian float32 in base64
+ *   POST /v1/completions        text_completion JSON, or text/event-stream text_completion events
+ *                               (text = the chat content pieces; a final event with finish_reason,
+ *                               a usage event when stream_options.include_usage)
  *   GET  /v1/models             {"object":"list","data":[...]}
  *   GET  /v1/models/<id>
  * Errors use OpenAI's body shape {"error":{"message","type","param","code"}}.
+ *
+ * And Azure OpenAI's (the same answers, with Azure's additions: prompt_filter_results, per-choice
+ * content_filter_results, and a stream that opens with a prompt-filter-only event):
+ *   POST /openai/deployments/<dep>/chat/completions?api-version=V   (and /embeddings, /completions)
+ *   POST /openai/v1/chat/completions (and /embeddings, /completions), model in the body
+ * These take the key as `api-key: KEY` (or an Entra token as `Authorization: Bearer KEY`), refuse a
+ * deployments path without api-version (400), and record {deployment, apiVersion, auth} as
+ * `azure` in the request record.  Extra directives for them (and for any chat):
+ *   [[content_filter]]  400 with Azure's content-filter error body (AZURE_CONTENT_FILTER_ERROR)
+ *   [[filter_finish]]   the answer ends with finish_reason "content_filter"
+ *   [[leak_key]]        401 whose message quotes the api-key / bearer token it received, to check
+ *                       that the gateway scrubs it
+ * Embeddings and completions read [[status:N]], [[delay:MS]], [[chunks:N]] and [[echo]] from
+ * their input / prompt text.
  *
  * Faults are chosen by the request itself, so tests that run in parallel against one mock cannot
  * disturb each other (except per-model behaviours, below, which a test keys by its own model ids).
@@ -167,6 +187,60 @@ export const CONTENT_POLICY_ERROR = errorBody(
     'content_policy_violation'
 );
 
+/* What Azure OpenAI answers (400) when its content filter rejects a prompt. */
+export const AZURE_CONTENT_FILTER_ERROR = {
+    error: {
+        message: "The response was filtered due to the prompt triggering Azure OpenAI's content management " +
+            'policy. Please modify your prompt and retry.',
+        type: null,
+        param: 'prompt',
+        code: 'content_filter',
+        status: 400,
+        innererror: {
+            code: 'ResponsibleAIPolicyViolation',
+            content_filter_result: {
+                hate: { filtered: true, severity: 'high' },
+                jailbreak: { filtered: false, detected: false },
+                self_harm: { filtered: false, severity: 'safe' },
+                sexual: { filtered: false, severity: 'safe' },
+                violence: { filtered: false, severity: 'safe' },
+            },
+        },
+    },
+};
+
+const AZURE_FILTER_RESULTS = {
+    hate: { filtered: false, severity: 'safe' },
+    self_harm: { filtered: false, severity: 'safe' },
+    sexual: { filtered: false, severity: 'safe' },
+    violence: { filtered: false, severity: 'safe' },
+};
+
+export const EMBEDDING_DIMENSIONS = 8;
+
+/*
+ * The embedding the mock gives `text` (a string, or an array of token ids): `dims` numbers in
+ * [-0.5, 0.5) from an FNV-1a hash, exactly representable as float32 so that base64 and float
+ * answers decode to the same values.
+ */
+export function mockEmbedding(text, dims = EMBEDDING_DIMENSIONS) {
+    const s = typeof text === 'string' ? text : JSON.stringify(text);
+    let h = 0x811c9dc5;
+    for (const b of Buffer.from(s, 'utf8')) h = Math.imul(h ^ b, 0x01000193) >>> 0;
+    const out = [];
+    for (let j = 0; j < dims; j++) {
+        h = Math.imul(h ^ (j + 1), 0x01000193) >>> 0;
+        out.push(((h >>> 16) - 32768) / 65536);
+    }
+    return out;
+}
+
+/* Tokens the mock counts for an embeddings input item: words of a string, ids of a token list. */
+function tokenCount(item) {
+    if (Array.isArray(item)) return item.length;
+    return Math.max(1, String(item).split(/\s+/).filter(Boolean).length);
+}
+
 /* The error body sent for [[status:N]]; messages are distinctive so tests can find them wrapped. */
 export function statusErrorBody(status, model = 'gpt-4o-mini') {
     switch (status) {
@@ -199,7 +273,8 @@ export function statusErrorBody(status, model = 'gpt-4o-mini') {
     }
 }
 
-const FLAG_DIRECTIVES = new Set(['hang', 'badjson', 'context', 'echo', 'tool_call']);
+const FLAG_DIRECTIVES = new Set(['hang', 'badjson', 'context', 'echo', 'tool_call', 'content_filter', 'filter_finish',
+                                 'leak_key']);
 const NUMBER_DIRECTIVES = { delay: 'delay', status: 'status', chunks: 'chunks', chunk_delay: 'chunkDelay',
                             cut: 'cut', stall: 'stall', chunk_bytes: 'chunkBytes' };
 
@@ -213,11 +288,22 @@ function messageText(content) {
 
 /* Directives of the last user message; throws on a malformed one so a test's typo is loud. */
 export function parseDirectives(body) {
-    const out = {};
     const messages = Array.isArray(body?.messages) ? body.messages : [];
     const lastUser = [...messages].reverse().find((m) => m && m.role === 'user');
-    if (!lastUser) return out;
-    for (const m of messageText(lastUser.content).matchAll(/\[\[([a-z_]+)(?::([^\]]*))?\]\]/g)) {
+    if (!lastUser) return {};
+    return parseDirectiveText(messageText(lastUser.content));
+}
+
+/* The strings of an embeddings input or a completion prompt (token ids carry no directives). */
+function inputText(v) {
+    if (typeof v === 'string') return v;
+    if (Array.isArray(v)) return v.filter((x) => typeof x === 'string').join('\n');
+    return '';
+}
+
+export function parseDirectiveText(text) {
+    const out = {};
+    for (const m of text.matchAll(/\[\[([a-z_]+)(?::([^\]]*))?\]\]/g)) {
         const [, name, arg] = m;
         if (FLAG_DIRECTIVES.has(name) && arg === undefined) {
             out[name] = true;
@@ -368,7 +454,8 @@ export function createMock({ requireKey = null, verbose = false } = {}) {
         return { spec: b.spec, fault, wait: (b.spec.latency_ms ?? 0) + jitter };
     }
 
-    async function chatCompletions(req, res, rec) {
+    /* opts.azure: answer as Azure does; opts.model: the Azure deployment of the path. */
+    async function chatCompletions(req, res, rec, opts = {}) {
         const body = rec.body;
         if (body === undefined) {
             return sendJson(res, 400, errorBody('We could not parse the JSON body of your request. (HINT: This ' +
@@ -379,7 +466,7 @@ export function createMock({ requireKey = null, verbose = false } = {}) {
             return sendJson(res, 400, errorBody('Invalid type for request body: expected an object.',
                                                 'invalid_request_error'));
         }
-        if (typeof body.model !== 'string' || body.model === '') {
+        if ((typeof body.model !== 'string' || body.model === '') && !opts.model) {
             return sendJson(res, 400, errorBody('you must provide a model parameter', 'invalid_request_error'));
         }
         if (!Array.isArray(body.messages)) {
@@ -392,7 +479,7 @@ export function createMock({ requireKey = null, verbose = false } = {}) {
         } catch (e) {
             return sendJson(res, 400, errorBody(e.message, 'invalid_request_error'));
         }
-        const model = body.model;
+        const model = opts.model ?? body.model;
         const reqId = `req_mock_${rec.seq}`;
         const common = { 'x-request-id': reqId, 'openai-processing-ms': '1', 'openai-version': '2020-10-01' };
         countModel(model, rec, res);
@@ -434,6 +521,9 @@ export function createMock({ requireKey = null, verbose = false } = {}) {
             return sendJson(res, d.status, statusErrorBody(d.status, model), extra);
         }
         if (d.context) return sendJson(res, 400, CONTEXT_ERROR, common);
+        if (d.content_filter) return sendJson(res, 400, AZURE_CONTENT_FILTER_ERROR, common);
+        if (d.leak_key) return leakKey(req, res);
+        const finish = d.tool_call ? 'tool_calls' : d.filter_finish ? 'content_filter' : 'stop';
 
         let pieces;
         if (d.tool_call) {
@@ -467,11 +557,14 @@ export function createMock({ requireKey = null, verbose = false } = {}) {
                         ? { role: 'assistant', content: null, tool_calls: [TOOL_CALL], refusal: null, annotations: [] }
                         : { role: 'assistant', content: pieces.join(''), refusal: null, annotations: [] },
                     logprobs: null,
-                    finish_reason: d.tool_call ? 'tool_calls' : 'stop',
+                    finish_reason: finish,
+                    ...(opts.azure ? { content_filter_results: AZURE_FILTER_RESULTS } : {}),
                 }],
                 usage: usageFor(pieces.length),
                 service_tier: 'default',
                 system_fingerprint: 'fp_mock',
+                ...(opts.azure ? { prompt_filter_results: [{ prompt_index: 0,
+                                                            content_filter_results: AZURE_FILTER_RESULTS }] } : {}),
             });
             if (d.bodyStall) {
                 /* Promise the whole body, deliver half, then say nothing more. */
@@ -511,6 +604,11 @@ export function createMock({ requireKey = null, verbose = false } = {}) {
             connection: 'keep-alive',
             ...common,
         });
+        if (opts.azure) {
+            /* Azure opens with an event that only reports the prompt filter's verdict. */
+            send({ choices: [], created: 0, id: '', model: '', object: '',
+                   prompt_filter_results: [{ prompt_index: 0, content_filter_results: AZURE_FILTER_RESULTS }] });
+        }
         if (d.tool_call) {
             send(chunk({
                 role: 'assistant',
@@ -542,10 +640,197 @@ export function createMock({ requireKey = null, verbose = false } = {}) {
             return;
         }
         if (d.stall !== undefined && d.stall >= pieces.length) return;
-        send(chunk({}, d.tool_call ? 'tool_calls' : 'stop'));
+        send(chunk({}, finish));
         if (includeUsage) send({ ...base, choices: [], usage: usageFor(pieces.length) });
         send('[DONE]');
         res.end();
+    }
+
+    /* 401 quoting the credential it was sent ([[leak_key]]): the gateway must not pass it on. */
+    function leakKey(req, res) {
+        const given = req.headers['api-key'] ?? (req.headers.authorization ?? '').replace(/^Bearer\s+/i, '');
+        return sendJson(res, 401, { error: { code: '401', message: `Access denied due to invalid subscription key ` +
+                                                 `${given}. Make sure to provide a valid key.` } });
+    }
+
+    /* Checks the request body of a non-chat route; answers 400 and returns null when it is bad. */
+    function objectBody(res, rec, opts, required) {
+        const body = rec.body;
+        if (body === undefined) {
+            sendJson(res, 400, errorBody('We could not parse the JSON body of your request.', 'invalid_request_error'));
+            return null;
+        }
+        if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+            sendJson(res, 400, errorBody('Invalid type for request body: expected an object.', 'invalid_request_error'));
+            return null;
+        }
+        if ((typeof body.model !== 'string' || body.model === '') && !opts.model) {
+            sendJson(res, 400, errorBody('you must provide a model parameter', 'invalid_request_error'));
+            return null;
+        }
+        if (body[required] === undefined) {
+            sendJson(res, 400, errorBody(`Missing required parameter: '${required}'.`, 'invalid_request_error',
+                                         required, 'missing_required_parameter'));
+            return null;
+        }
+        return body;
+    }
+
+    /* The directives of `text`, or null after answering 400 for a malformed one. */
+    function directivesOf(res, text) {
+        try {
+            return parseDirectiveText(text);
+        } catch (e) {
+            sendJson(res, 400, errorBody(e.message, 'invalid_request_error'));
+            return null;
+        }
+    }
+
+    async function embeddings(req, res, rec, opts = {}) {
+        const body = objectBody(res, rec, opts, 'input');
+        if (!body) return;
+        const d = directivesOf(res, inputText(body.input));
+        if (!d) return;
+        const model = opts.model ?? body.model;
+        const common = { 'x-request-id': `req_mock_${rec.seq}` };
+        countModel(model, rec, res);
+        if (d.delay && !(await pause(res, d.delay))) return;
+        if (d.hang) return;
+        if (d.status) return sendJson(res, d.status, statusErrorBody(d.status, model), common);
+        if (d.leak_key) return leakKey(req, res);
+        const input = body.input;
+        const items = typeof input === 'string' ? [input]
+            : Array.isArray(input) && input.length > 0 && typeof input[0] === 'number' ? [input] : input;
+        if (!Array.isArray(items) || items.length === 0) {
+            return sendJson(res, 400, errorBody("Invalid 'input': expected a string or an array.", 'invalid_request_error',
+                                                'input'));
+        }
+        const dims = Number.isInteger(body.dimensions) && body.dimensions > 0 ? body.dimensions : EMBEDDING_DIMENSIONS;
+        const base64 = body.encoding_format === 'base64';
+        const data = items.map((item, index) => {
+            const v = mockEmbedding(item, dims);
+            return {
+                object: 'embedding',
+                index,
+                embedding: base64 ? Buffer.from(new Float32Array(v).buffer).toString('base64') : v,
+            };
+        });
+        const tokens = items.reduce((n, item) => n + tokenCount(item), 0);
+        return sendJson(res, 200, { object: 'list', data, model,
+                                    usage: { prompt_tokens: tokens, total_tokens: tokens } }, common);
+    }
+
+    async function completions(req, res, rec, opts = {}) {
+        const body = objectBody(res, rec, opts, 'prompt');
+        if (!body) return;
+        const d = directivesOf(res, inputText(body.prompt));
+        if (!d) return;
+        const model = opts.model ?? body.model;
+        const common = { 'x-request-id': `req_mock_${rec.seq}` };
+        countModel(model, rec, res);
+        if (d.delay && !(await pause(res, d.delay))) return;
+        if (d.hang) return;
+        if (d.status) return sendJson(res, d.status, statusErrorBody(d.status, model), common);
+        if (d.content_filter) return sendJson(res, 400, AZURE_CONTENT_FILTER_ERROR, common);
+        if (d.leak_key) return leakKey(req, res);
+
+        let pieces = d.echo ? [JSON.stringify(body)] : mockPieces(d.chunks === undefined ? DEFAULT_CHUNKS : d.chunks);
+        let finish = d.filter_finish ? 'content_filter' : 'stop';
+        if (Number.isInteger(body.max_tokens) && body.max_tokens < pieces.length) {
+            pieces = pieces.slice(0, body.max_tokens);
+            finish = 'length';
+        }
+        const n = Number.isInteger(body.n) && body.n > 0 ? Math.min(body.n, 8) : 1;
+        const echoed = body.echo === true && typeof body.prompt === 'string' ? body.prompt : '';
+        const id = `cmpl-mock-${rec.seq}`;
+        /* Completion-style logprobs when asked for with a count: one token per piece. */
+        const logprobsFor = (list) => {
+            if (!Number.isInteger(body.logprobs)) return null;
+            let offset = 0;
+            return {
+                tokens: list,
+                token_logprobs: list.map((_, i) => -0.25 * (i + 1)),
+                top_logprobs: body.logprobs > 0 ? list.map((p, i) => ({ [p]: -0.25 * (i + 1), ' alt': -3 })) : null,
+                text_offset: list.map((p) => { const o = offset; offset += p.length; return o; }),
+            };
+        };
+        const usage = { prompt_tokens: PROMPT_TOKENS, completion_tokens: pieces.length * n,
+                        total_tokens: PROMPT_TOKENS + pieces.length * n };
+        const annotations = opts.azure
+            ? { prompt_filter_results: [{ prompt_index: 0, content_filter_results: AZURE_FILTER_RESULTS }] } : {};
+
+        if (body.stream !== true) {
+            return sendJson(res, 200, {
+                id, object: 'text_completion', created: CREATED, model,
+                choices: Array.from({ length: n }, (_, index) => ({
+                    text: echoed + pieces.join(''), index, logprobs: logprobsFor(pieces), finish_reason: finish,
+                })),
+                usage, ...annotations,
+            }, common);
+        }
+        res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache',
+                             connection: 'keep-alive', ...common });
+        const send = (obj) => res.write(`data: ${typeof obj === 'string' ? obj : JSON.stringify(obj)}\n\n`);
+        const event = (choices, extra = {}) => ({ id, object: 'text_completion', created: CREATED, choices, model,
+                                                  ...extra });
+        if (opts.azure) send({ choices: [], created: 0, id: '', model: '', object: '', ...annotations });
+        if (echoed) {
+            for (let index = 0; index < n; index++) {
+                send(event([{ text: echoed, index, logprobs: null, finish_reason: null }]));
+            }
+        }
+        for (const piece of pieces) {
+            if (d.chunkDelay && !(await pause(res, d.chunkDelay))) return;
+            for (let index = 0; index < n; index++) {
+                send(event([{ text: piece, index, logprobs: logprobsFor([piece]), finish_reason: null }]));
+            }
+        }
+        for (let index = 0; index < n; index++) {
+            send(event([{ text: '', index, logprobs: null, finish_reason: finish }]));
+        }
+        if (body.stream_options?.include_usage === true) send(event([], { usage }));
+        send('[DONE]');
+        res.end();
+    }
+
+    function azureKeyOk(req, res) {
+        if (!requireKey) return true;
+        if (req.headers['api-key'] === requireKey || req.headers.authorization === `Bearer ${requireKey}`) return true;
+        sendJson(res, 401, { error: { code: '401', message: 'Access denied due to invalid subscription key or wrong API ' +
+                                          'endpoint. Make sure to provide a valid key for an active subscription ' +
+                                          'and use a correct regional API endpoint for your resource.' } });
+        return false;
+    }
+
+    /* Azure OpenAI: /openai/deployments/<dep>/<op>?api-version=V and /openai/v1/<op>. */
+    async function azureRoute(req, res, url, rec) {
+        const path = url.pathname;
+        const dep = /^\/openai\/deployments\/([^/]+)\/(chat\/completions|embeddings|completions)$/.exec(path);
+        const v1 = /^\/openai\/v1\/(chat\/completions|embeddings|completions)$/.exec(path);
+        if (!dep && !v1) return sendJson(res, 404, { error: { code: '404', message: 'Resource not found' } });
+        const deployment = dep ? decodeURIComponent(dep[1]) : null;
+        const apiVersion = url.searchParams.get('api-version');
+        rec.azure = {
+            deployment,
+            apiVersion,
+            v1: !!v1,
+            auth: req.headers['api-key'] !== undefined ? 'api-key' : req.headers.authorization ? 'bearer' : null,
+        };
+        if (dep && !apiVersion) {
+            return sendJson(res, 400, { error: { code: 'MissingApiVersionParameter',
+                                                 message: 'The api-version query parameter (?api-version=) is required ' +
+                                                     'for all requests.' } });
+        }
+        if (req.method !== 'POST') {
+            return sendJson(res, 405, errorBody(`Invalid method for URL (${req.method} ${path})`, 'invalid_request_error'),
+                            { allow: 'POST' });
+        }
+        if (!azureKeyOk(req, res)) return;
+        const op = dep ? dep[2] : v1[1];
+        const opts = { azure: true, ...(deployment !== null ? { model: deployment } : {}) };
+        if (op === 'embeddings') return embeddings(req, res, rec, opts);
+        if (op === 'completions') return completions(req, res, rec, opts);
+        return chatCompletions(req, res, rec, opts);
     }
 
     function modelObject(id) {
@@ -554,6 +839,7 @@ export function createMock({ requireKey = null, verbose = false } = {}) {
 
     async function route(req, res, url, rec) {
         const path = url.pathname;
+        if (path.startsWith('/openai/')) return azureRoute(req, res, url, rec);
         if (!path.startsWith('/v1/')) {
             return sendJson(res, 404, errorBody(`Invalid URL (${req.method} ${path})`, 'invalid_request_error'));
         }
@@ -564,6 +850,9 @@ export function createMock({ requireKey = null, verbose = false } = {}) {
                                                     'invalid_request_error'), { allow: 'POST' });
             }
             return chatCompletions(req, res, rec);
+        }
+        if ((path === '/v1/embeddings' || path === '/v1/completions') && req.method === 'POST') {
+            return path === '/v1/embeddings' ? embeddings(req, res, rec) : completions(req, res, rec);
         }
         if (path === '/v1/models' && req.method === 'GET') {
             return sendJson(res, 200, { object: 'list', data: MODELS.map(modelObject) });
