@@ -27,9 +27,16 @@ struct api_fmt {
     /* An error as a JSON body, or as the last event of a stream. */
     int (*error_body)(req_t *r, const gantry_error_t *e, buf_t *out);
     int (*stream_error)(req_t *r, const gantry_error_t *e, buf_t *out);
+    /* Optional: before a non-streamed error is sent, add its headers (req_add_header) and choose
+     * its HTTP status (*status starts as e->status).  Bedrock clients read x-amzn-errortype. */
+    void (*error_headers)(req_t *r, const gantry_error_t *e, int *status);
 };
 
 extern const struct api_fmt api_openai;
 extern const struct api_fmt api_completions; /* /v1/completions: text_completion objects */
+extern const struct api_fmt api_anthropic;   /* /v1/messages: Anthropic Messages */
+/* /bedrock/model/{id}/converse[-stream], and /invoke[-with-response-stream]: Bedrock Runtime */
+extern const struct api_fmt api_bedrock_converse;
+extern const struct api_fmt api_bedrock_invoke;
 
 #endif

@@ -205,6 +205,9 @@ void resp_send_error(req_t *r)
         r->status = r->err.status; /* for the log: the stream ended in an error */
         resp_stream_push(r, b.ptr, b.len, true);
     } else {
+        int status = r->err.status;
+        if (r->api->error_headers != NULL)
+            r->api->error_headers(r, &r->err, &status);
         r->api->error_body(r, &r->err, &b);
         if (r->err.retry_after_ms >= 0 && r->err.status == 429) {
             char v[32];
@@ -212,7 +215,7 @@ void resp_send_error(req_t *r)
                 snprintf(v, sizeof v, "%lld", (long long)((r->err.retry_after_ms + 999) / 1000));
             req_add_header(r, "retry-after", v, (size_t)n);
         }
-        resp_send_body(r, r->err.status, "application/json", b.ptr, b.len);
+        resp_send_body(r, status, "application/json", b.ptr, b.len);
     }
     buf_free(&b);
 }

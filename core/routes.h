@@ -11,6 +11,10 @@
 /* Each returns 0 when it answers (now or later), as h2o handlers do. */
 int api_openai_chat(worker_t *w, h2o_req_t *h);
 int api_openai_models(worker_t *w, h2o_req_t *h);
+int api_anthropic_messages(worker_t *w, h2o_req_t *h);
+int api_anthropic_count_tokens(worker_t *w, h2o_req_t *h);
+/* Every POST /bedrock/model/{modelId}/{operation} (a prefix route, see srv.c). */
+int api_bedrock(worker_t *w, h2o_req_t *h);
 int api_openai_embeddings(worker_t *w, h2o_req_t *h);
 int api_openai_completions(worker_t *w, h2o_req_t *h);
 int health_live(worker_t *w, h2o_req_t *h);

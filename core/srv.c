@@ -47,6 +47,8 @@ static const struct {
     {"/v1/completions", api_openai_completions}, {"/completions", api_openai_completions},
     {"/chat-history", hist_route_messages},    {"/bedrock/chat-history", hist_route_bedrock},
     {"/session-ids", hist_route_sessions},
+    {"/v1/messages", api_anthropic_messages},
+    {"/v1/messages/count_tokens", api_anthropic_count_tokens},
     {"/health/liveliness", health_live},       {"/health/liveness", health_live},
     {"/health/readiness", health_ready},       {"/health", health_full},
 };
@@ -63,6 +65,10 @@ static int on_req(h2o_handler_t *self, h2o_req_t *h)
         if (h2o_memis(p.base, p.len, routes[i].path, strlen(routes[i].path)))
             return routes[i].fn(w, h);
     }
+    /* Bedrock's routes carry the model id in the path: matched by prefix, parsed by the route. */
+    static const char bedrock[] = "/bedrock/model/";
+    if (p.len > sizeof bedrock - 1 && memcmp(p.base, bedrock, sizeof bedrock - 1) == 0)
+        return api_bedrock(w, h);
     return routes_not_found(w, h);
 }
 
