@@ -93,6 +93,23 @@ static void call_done(up_handle_t *h, CURLcode cc)
     req_release(r);
 }
 
+/* No CR, LF or NUL anywhere; names also need a token without ':' and spaces, within bounds. */
+static bool header_ok(gantry_str_t s, bool name)
+{
+    if (s.len > 0 && s.ptr == NULL)
+        return false;
+    if (name && (s.len == 0 || s.len > 256))
+        return false;
+    if (!name && s.len > 16384)
+        return false;
+    for (size_t i = 0; i < s.len; i++) {
+        unsigned char ch = (unsigned char)s.ptr[i];
+        if (ch == '\r' || ch == '\n' || ch == '\0' || (name && (ch == ':' || ch <= ' ')))
+            return false;
+    }
+    return true;
+}
+
 int hcall_start(req_t *r, const gantry_http_call_t *call, gantry_http_cb cb, void *arg)
 {
     if (call == NULL || cb == NULL || call->url.ptr == NULL || call->url.len == 0 ||
@@ -117,15 +134,17 @@ int hcall_start(req_t *r, const gantry_http_call_t *call, gantry_http_cb cb, voi
         goto fail;
     for (size_t i = 0; i < call->nheaders; i++) {
         const gantry_http_header_t *hd = &call->headers[i];
-        if (hd->name.len == 0 || hd->name.len > 256 || hd->value.len > 16384 ||
-            memchr(hd->name.ptr, ':', hd->name.len) || memchr(hd->value.ptr, '\n', hd->value.len) ||
-            memchr(hd->value.ptr, '\r', hd->value.len)) {
+        if (!header_ok(hd->name, true) || !header_ok(hd->value, false)) {
             rc = GANTRY_EINVAL; /* a header that would split or forge others */
             goto fail;
         }
+        /* curl sends "Name;" as an empty header; "Name:" would remove it instead. */
         char line[16384 + 260];
-        snprintf(line, sizeof line, "%.*s: %.*s", (int)hd->name.len, hd->name.ptr,
-                 (int)hd->value.len, hd->value.ptr);
+        if (hd->value.len == 0)
+            snprintf(line, sizeof line, "%.*s;", (int)hd->name.len, hd->name.ptr);
+        else
+            snprintf(line, sizeof line, "%.*s: %.*s", (int)hd->name.len, hd->name.ptr,
+                     (int)hd->value.len, hd->value.ptr);
         struct curl_slist *nl = curl_slist_append(c->headers, line);
         if (nl == NULL)
             goto fail;

@@ -14,21 +14,27 @@
 #include "store.h"
 
 #define MAX_SESSION_ID 128
+#define MAX_OWNER HIST_MAX_OWNER
+#define LOAD_DEADLINE_US 5000000 /* a load queued longer than this answers 503 */
+#define PURGE_EVERY_MS 60000     /* expired sessions of every owner are deleted at most this often */
 
 typedef struct hist_tool {
     char *id, *name;
     buf_t args;
+    bool full;
 } hist_tool_t;
 
 /* Per request (arena), present once a request opted in. */
 struct hist {
     char session[MAX_SESSION_ID + 1];
-    char owner[96];
+    char owner[MAX_OWNER];
     cJSON *prev; /* stored messages, as loaded (NULL for a new session) */
     cJSON *mine; /* the request's own messages, before the merge */
     bool loaded;
-    /* the streamed answer, reassembled */
+    /* the streamed answer, reassembled; once max_bytes is reached nothing more is kept, so the
+     * stored text never has holes in it */
     buf_t text;
+    bool text_full;
     hist_tool_t tools[16];
     int ntools;
 };
@@ -71,13 +77,22 @@ static void new_session_id(char out[37])
     out[o] = '\0';
 }
 
-/* Who owns sessions made by this request: the principal, or "anonymous" without auth. */
-static void owner_of(const req_t *r, char *out, size_t len)
+/*
+ * Who owns sessions made by this request: the principal, or "anonymous" when the gateway has no
+ * auth plugin (then every caller is the same owner, as every caller is the same user).  false when
+ * the id does not fit: truncating could merge two principals.
+ */
+bool hist_owner(const req_t *r, char *out, size_t len)
 {
-    if (r->has_principal && r->principal.id.len > 0)
-        snprintf(out, len, "%.*s", (int)r->principal.id.len, r->principal.id.ptr);
-    else
+    if (!(r->has_principal && r->principal.id.len > 0)) {
         snprintf(out, len, "anonymous");
+        return true;
+    }
+    if (r->principal.id.len >= len)
+        return false;
+    memcpy(out, r->principal.id.ptr, r->principal.id.len);
+    out[r->principal.id.len] = '\0';
+    return true;
 }
 
 static void cleanup(void *arg)
@@ -153,34 +168,72 @@ typedef struct load_job {
     store_job_t job;
     req_t *r;
     char session[MAX_SESSION_ID + 1];
+    int64_t since_ms; /* sessions untouched since before this have expired */
     char *owner;
     char *messages; /* found: the stored JSON */
     bool found;
+    bool failed; /* the database could not answer (busy, full, too late) */
 } load_job_t;
+
+static char *dup_column(sqlite3_stmt *st, int i, bool *failed)
+{
+    const unsigned char *t = sqlite3_column_text(st, i);
+    char *d = t ? strdup((const char *)t) : NULL;
+    if (d == NULL)
+        *failed = true;
+    return d;
+}
 
 static void load_run(sqlite3 *db, store_job_t *j)
 {
     load_job_t *lj = (load_job_t *)j;
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(db, "SELECT owner, messages FROM chat_sessions WHERE session_id = ?", -1,
-                           &st, NULL) != SQLITE_OK)
+    if (now_us() - j->queued_us > LOAD_DEADLINE_US) {
+        lj->failed = true; /* the client has waited long enough: answer now, not later */
         return;
+    }
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(db,
+                           "SELECT owner, messages FROM chat_sessions WHERE session_id = ? AND "
+                           "updated_ms >= ?",
+                           -1, &st, NULL) != SQLITE_OK) {
+        lj->failed = true;
+        return;
+    }
     sqlite3_bind_text(st, 1, lj->session, -1, SQLITE_STATIC);
-    if (sqlite3_step(st) == SQLITE_ROW) {
+    sqlite3_bind_int64(st, 2, lj->since_ms);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
         lj->found = true;
-        lj->owner = strdup((const char *)sqlite3_column_text(st, 0));
-        lj->messages = strdup((const char *)sqlite3_column_text(st, 1));
+        lj->owner = dup_column(st, 0, &lj->failed);
+        lj->messages = dup_column(st, 1, &lj->failed);
+    } else if (rc != SQLITE_DONE) {
+        lj->failed = true;
     }
     sqlite3_finalize(st);
+}
+
+static void load_drop(store_job_t *j)
+{
+    load_job_t *lj = (load_job_t *)j;
+    free(lj->owner);
+    free(lj->messages);
+    free(lj);
 }
 
 static void load_done(store_job_t *j)
 {
     load_job_t *lj = (load_job_t *)j;
     req_t *r = lj->r;
+    req_hold(r); /* answering may dispose the request inside h2o_send() */
     r->pending--;
     struct hist *h = r->hist;
-    if (!r->client_gone) {
+    if (!r->client_gone && lj->failed) {
+        /* Going on without the stored turns would overwrite them with this one when saved. */
+        req_set_error(r, 503, GANTRY_ERR_SERVER, "api_error", "history_unavailable", NULL,
+                      "The chat history store could not be read; try again shortly.");
+        r->hist = NULL;
+        pipe_fail(r);
+    } else if (!r->client_gone) {
         if (lj->found && (lj->owner == NULL || strcmp(lj->owner, h->owner) != 0)) {
             /* Someone else's session: the same answer as no session, so ids cannot be probed. */
             req_set_error(r, 404, GANTRY_ERR_NOT_FOUND, "invalid_request_error",
@@ -200,10 +253,8 @@ static void load_done(store_job_t *j)
             pipe_continue(r);
         }
     }
-    free(lj->owner);
-    free(lj->messages);
-    free(lj);
-    req_maybe_finish(r);
+    load_drop(j);
+    req_release(r);
 }
 
 int hist_begin(req_t *r)
@@ -217,6 +268,12 @@ int hist_begin(req_t *r)
     take_opt_in(r->body, &enable, &session);
     if (!enable && session == NULL)
         return 0;
+    if (r->endpoint != GANTRY_EP_CHAT && r->endpoint != 0) {
+        free(session);
+        req_set_error(r, 400, GANTRY_ERR_BAD_REQUEST, "invalid_request_error", "invalid_value",
+                      "enable_history", "Chat history is kept for chat requests only.");
+        return -1;
+    }
     const cfg_history_t *hc = &r->gen->cfg->history;
     if (!hc->enabled || !store_is_open()) {
         free(session);
@@ -240,6 +297,12 @@ int hist_begin(req_t *r)
         return -1;
     }
     memset(h, 0, sizeof *h);
+    if (!hist_owner(r, h->owner, sizeof h->owner)) {
+        free(session);
+        req_set_error(r, 400, GANTRY_ERR_BAD_REQUEST, "invalid_request_error", "invalid_value",
+                      "session_id", "The caller's id is too long to own chat sessions.");
+        return -1;
+    }
     h->text.limit = (size_t)hc->max_bytes;
     req_cleanup_t *c = arena_alloc(&r->arena, sizeof *c);
     if (c == NULL) {
@@ -251,7 +314,6 @@ int hist_begin(req_t *r)
     *c = (req_cleanup_t){.next = r->cleanups, .fn = cleanup, .arg = h};
     r->cleanups = c;
     r->hist = h;
-    owner_of(r, h->owner, sizeof h->owner);
     bool given = session != NULL;
     if (given)
         snprintf(h->session, sizeof h->session, "%s", session);
@@ -267,8 +329,9 @@ int hist_begin(req_t *r)
         req_set_error(r, 500, GANTRY_ERR_INTERNAL, "internal_error", NULL, NULL, "out of memory");
         return -1;
     }
-    lj->job = (store_job_t){.run = load_run, .done = load_done, .w = r->w};
+    lj->job = (store_job_t){.run = load_run, .done = load_done, .drop = load_drop, .w = r->w};
     lj->r = r;
+    lj->since_ms = unix_ms() - hc->ttl_ms;
     snprintf(lj->session, sizeof lj->session, "%s", h->session);
     if (store_submit(&lj->job) != 0) {
         free(lj);
@@ -277,6 +340,8 @@ int hist_begin(req_t *r)
         return -1;
     }
     r->pending++;
+    if (r->h != NULL && r->h->version < 0x200)
+        srv_watch(r); /* an HTTP/1 client that hangs up meanwhile is noticed */
     return 1;
 }
 
@@ -290,15 +355,17 @@ void hist_chunk(req_t *r, const cJSON *chunk)
     const cJSON *c = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(chunk, "choices"), 0);
     const cJSON *d = cJSON_GetObjectItemCaseSensitive(c, "delta");
     const cJSON *text = cJSON_GetObjectItemCaseSensitive(d, "content");
-    if (cJSON_IsString(text))
-        buf_appendz(&h->text, text->valuestring); /* over max_bytes: the rest is not kept */
+    if (cJSON_IsString(text) && !h->text_full && buf_appendz(&h->text, text->valuestring) != 0)
+        h->text_full = true; /* over max_bytes: the rest is not kept */
     const cJSON *tc;
     cJSON_ArrayForEach(tc, cJSON_GetObjectItemCaseSensitive(d, "tool_calls"))
     {
         const cJSON *idx = cJSON_GetObjectItemCaseSensitive(tc, "index");
-        int i = cJSON_IsNumber(idx) ? (int)idx->valuedouble : 0;
-        if (i < 0 || i >= (int)(sizeof h->tools / sizeof h->tools[0]))
+        double di = cJSON_IsNumber(idx) ? idx->valuedouble : 0;
+        /* Upstream-controlled: range-check before the cast (out of range is undefined). */
+        if (!(di >= 0 && di < (double)(sizeof h->tools / sizeof h->tools[0])))
             continue;
+        int i = (int)di;
         while (h->ntools <= i) {
             hist_tool_t *t = &h->tools[h->ntools++];
             memset(t, 0, sizeof *t);
@@ -313,9 +380,17 @@ void hist_chunk(req_t *r, const cJSON *chunk)
             t->id = strdup(id->valuestring);
         if (cJSON_IsString(name) && t->name == NULL)
             t->name = strdup(name->valuestring);
-        if (cJSON_IsString(args))
-            buf_appendz(&t->args, args->valuestring);
+        if (cJSON_IsString(args) && !t->full && buf_appendz(&t->args, args->valuestring) != 0)
+            t->full = true;
     }
+}
+
+/* obj[key] = the buffer's bytes as a string (buffers are not NUL-terminated). */
+static void add_text(cJSON *obj, const char *key, const buf_t *b)
+{
+    char *t = strndup(b->ptr ? b->ptr : "", b->len);
+    cJSON_AddStringToObject(obj, key, t ? t : "");
+    free(t);
 }
 
 /* The assistant message of the answer: the response's, or the one reassembled from the stream. */
@@ -333,10 +408,8 @@ static cJSON *answer(req_t *r, struct hist *h)
     }
     cJSON *m = cJSON_CreateObject();
     cJSON_AddStringToObject(m, "role", "assistant");
-    buf_append(&h->text, "", 1);
-    h->text.len--;
     if (h->text.len > 0 || h->ntools == 0)
-        cJSON_AddStringToObject(m, "content", h->text.ptr ? h->text.ptr : "");
+        add_text(m, "content", &h->text);
     else
         cJSON_AddNullToObject(m, "content");
     if (h->ntools > 0) {
@@ -348,9 +421,7 @@ static cJSON *answer(req_t *r, struct hist *h)
             cJSON_AddStringToObject(tc, "type", "function");
             cJSON *fn = cJSON_AddObjectToObject(tc, "function");
             cJSON_AddStringToObject(fn, "name", t->name ? t->name : "");
-            buf_append(&t->args, "", 1);
-            t->args.len--;
-            cJSON_AddStringToObject(fn, "arguments", t->args.ptr ? t->args.ptr : "");
+            add_text(fn, "arguments", &t->args);
             cJSON_AddItemToArray(calls, tc);
         }
     }
@@ -360,7 +431,7 @@ static cJSON *answer(req_t *r, struct hist *h)
 typedef struct save_job {
     store_job_t job;
     char session[MAX_SESSION_ID + 1];
-    char owner[96];
+    char owner[MAX_OWNER];
     char *messages;
     int64_t now_ms, ttl_ms, max_sessions;
 } save_job_t;
@@ -402,42 +473,78 @@ static void save_run(sqlite3 *db, store_job_t *j)
                "DELETE FROM chat_sessions WHERE owner = ?1 AND session_id IN (SELECT session_id "
                "FROM chat_sessions WHERE owner = ?1 ORDER BY updated_ms DESC LIMIT -1 OFFSET ?2)",
                sj, sj->max_sessions);
-    exec_bound(db, "DELETE FROM chat_sessions WHERE owner = ?1 AND updated_ms < ?2", sj,
-               sj->now_ms - sj->ttl_ms);
-    cJSON_free(sj->messages);
-}
-
-/* Drop the oldest turns until both bounds hold; leading system messages stay. */
-static char *bounded(cJSON *msgs, const cfg_history_t *hc)
-{
-    for (;;) {
-        int n = cJSON_GetArraySize(msgs);
-        char *s = cJSON_PrintUnformatted(msgs);
-        if (s == NULL)
-            return NULL;
-        if ((n <= hc->max_messages && (int64_t)strlen(s) <= hc->max_bytes) || n <= 1)
-            return s;
-        cJSON_free(s);
-        int first = 0;
-        cJSON *m;
-        cJSON_ArrayForEach(m, msgs)
-        {
-            if (!is_system(m))
-                break;
-            first++;
-        }
-        if (first >= n - 1)
-            first = 0;
-        cJSON_DeleteItemFromArray(msgs, first);
-        /* A tool result without the call that asked for it would be refused by providers. */
-        cJSON *next = cJSON_GetArrayItem(msgs, first);
-        const cJSON *role = cJSON_GetObjectItemCaseSensitive(next, "role");
-        while (next != NULL && cJSON_IsString(role) && strcmp(role->valuestring, "tool") == 0) {
-            cJSON_DeleteItemFromArray(msgs, first);
-            next = cJSON_GetArrayItem(msgs, first);
-            role = cJSON_GetObjectItemCaseSensitive(next, "role");
+    /* Expired sessions of every owner, not only this one's, at most once a minute. */
+    static int64_t last_purge_ms;
+    if (sj->now_ms - last_purge_ms >= PURGE_EVERY_MS) {
+        last_purge_ms = sj->now_ms;
+        sqlite3_stmt *st2 = NULL;
+        if (sqlite3_prepare_v2(db, "DELETE FROM chat_sessions WHERE updated_ms < ?", -1, &st2,
+                               NULL) == SQLITE_OK) {
+            sqlite3_bind_int64(st2, 1, sj->now_ms - sj->ttl_ms);
+            if (sqlite3_step(st2) != SQLITE_DONE)
+                log_warn("chat history: %s", sqlite3_errmsg(db));
+            sqlite3_finalize(st2);
         }
     }
+    cJSON_free(sj->messages);
+    sj->messages = NULL;
+}
+
+static void save_drop(store_job_t *j)
+{
+    save_job_t *sj = (save_job_t *)j;
+    cJSON_free(sj->messages);
+    free(sj);
+}
+
+/*
+ * Drop the oldest turns until both bounds hold, and print the rest.  Leading system messages stay,
+ * and tool results whose call was dropped go too (providers refuse orphans).  Each message is
+ * printed once to measure it, so a long history costs linear time, not a print per dropped turn.
+ */
+static char *bounded(cJSON *msgs, const cfg_history_t *hc)
+{
+    int n = cJSON_GetArraySize(msgs);
+    size_t *size = calloc((size_t)n + 1, sizeof *size);
+    if (size == NULL)
+        return NULL;
+    size_t total = 2; /* [] */
+    int i = 0, first = 0;
+    bool lead = true;
+    const cJSON *m;
+    cJSON_ArrayForEach(m, msgs)
+    {
+        char *t = cJSON_PrintUnformatted(m);
+        size[i] = (t ? strlen(t) : 0) + 1; /* with its comma */
+        cJSON_free(t);
+        total += size[i];
+        if (lead && is_system(m))
+            first = i + 1;
+        else
+            lead = false;
+        i++;
+    }
+    if (first >= n)
+        first = 0;
+    /* Drop from `first` on: whole turns while over a bound, then any orphaned tool results. */
+    int drop = 0, left = n;
+    while (first + drop < n - 1 &&
+           (left > hc->max_messages || (int64_t)total > hc->max_bytes)) {
+        total -= size[first + drop];
+        drop++;
+        left--;
+    }
+    while (first + drop < n - 1) {
+        const cJSON *role =
+            cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(msgs, first + drop), "role");
+        if (!(cJSON_IsString(role) && strcmp(role->valuestring, "tool") == 0))
+            break;
+        drop++;
+    }
+    free(size);
+    for (int k = 0; k < drop; k++)
+        cJSON_DeleteItemFromArray(msgs, first);
+    return cJSON_PrintUnformatted(msgs);
 }
 
 void hist_finish(req_t *r)
@@ -469,7 +576,7 @@ void hist_finish(req_t *r)
         log_msg(LOG_WARN, r->id, "chat history: out of memory; session %s not saved", h->session);
         return;
     }
-    sj->job = (store_job_t){.run = save_run};
+    sj->job = (store_job_t){.run = save_run, .drop = save_drop, .bytes = strlen(text)};
     snprintf(sj->session, sizeof sj->session, "%s", h->session);
     snprintf(sj->owner, sizeof sj->owner, "%s", h->owner);
     sj->messages = text;

@@ -27,6 +27,11 @@ void hist_chunk(req_t *r, const cJSON *chunk);
  * client's next turn cannot be loaded before this one is saved. */
 void hist_finish(req_t *r);
 
+/* The owner id of sessions made by r (its principal, or "anonymous" without auth); false when the
+ * id does not fit in len. */
+bool hist_owner(const req_t *r, char *out, size_t len);
+#define HIST_MAX_OWNER 256
+
 /* The routes: POST /chat-history, /bedrock/chat-history, /session-ids. */
 int hist_route_messages(worker_t *w, h2o_req_t *h);
 int hist_route_bedrock(worker_t *w, h2o_req_t *h);

@@ -19,10 +19,12 @@ typedef struct read_job {
     store_job_t job;
     req_t *r;
     query_t q;
-    char owner[96];
+    char owner[HIST_MAX_OWNER];
     char session[160];
-    cJSON *out; /* the answer, built on the store thread */
+    int64_t since_ms; /* sessions untouched since before this have expired */
+    cJSON *out;       /* the answer, built on the store thread */
     bool found;
+    bool failed;
 } read_job_t;
 
 static void read_run(sqlite3 *db, store_job_t *j)
@@ -31,29 +33,52 @@ static void read_run(sqlite3 *db, store_job_t *j)
     sqlite3_stmt *st = NULL;
     if (rj->q == Q_SESSIONS) {
         if (sqlite3_prepare_v2(db,
-                               "SELECT session_id FROM chat_sessions WHERE owner = ? ORDER BY "
-                               "updated_ms DESC",
-                               -1, &st, NULL) != SQLITE_OK)
+                               "SELECT session_id FROM chat_sessions WHERE owner = ? AND "
+                               "updated_ms >= ? ORDER BY updated_ms DESC",
+                               -1, &st, NULL) != SQLITE_OK) {
+            rj->failed = true;
             return;
+        }
         sqlite3_bind_text(st, 1, rj->owner, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, rj->since_ms);
         rj->out = cJSON_CreateObject();
         cJSON *ids = cJSON_AddArrayToObject(rj->out, "session_ids");
-        while (sqlite3_step(st) == SQLITE_ROW)
-            cJSON_AddItemToArray(ids, cJSON_CreateString((const char *)sqlite3_column_text(st, 0)));
+        int rc;
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+            const unsigned char *id = sqlite3_column_text(st, 0);
+            cJSON_AddItemToArray(ids, cJSON_CreateString(id ? (const char *)id : ""));
+        }
         rj->found = true;
+        rj->failed = rc != SQLITE_DONE;
         sqlite3_finalize(st);
         return;
     }
-    if (sqlite3_prepare_v2(db, "SELECT messages FROM chat_sessions WHERE session_id = ? AND owner = ?",
-                           -1, &st, NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(db,
+                           "SELECT messages FROM chat_sessions WHERE session_id = ? AND owner = ? "
+                           "AND updated_ms >= ?",
+                           -1, &st, NULL) != SQLITE_OK) {
+        rj->failed = true;
         return;
+    }
     sqlite3_bind_text(st, 1, rj->session, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, rj->owner, -1, SQLITE_STATIC);
-    if (sqlite3_step(st) == SQLITE_ROW) {
+    sqlite3_bind_int64(st, 3, rj->since_ms);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        const unsigned char *t = sqlite3_column_text(st, 0);
         rj->found = true;
-        rj->out = cJSON_Parse((const char *)sqlite3_column_text(st, 0));
+        rj->out = cJSON_Parse(t ? (const char *)t : "[]");
+    } else if (rc != SQLITE_DONE) {
+        rj->failed = true;
     }
     sqlite3_finalize(st);
+}
+
+static void read_drop(store_job_t *j)
+{
+    read_job_t *rj = (read_job_t *)j;
+    cJSON_Delete(rj->out);
+    free(rj);
 }
 
 /* An OpenAI message's content as Converse content blocks (text, images from data URLs). */
@@ -137,9 +162,14 @@ static void read_done(store_job_t *j)
 {
     read_job_t *rj = (read_job_t *)j;
     req_t *r = rj->r;
+    req_hold(r); /* answering may dispose the request inside h2o_send() */
     r->pending--;
     if (!r->client_gone) {
-        if (!rj->found) {
+        if (rj->failed) {
+            req_set_error(r, 503, GANTRY_ERR_SERVER, "api_error", "history_unavailable", NULL,
+                          "The chat history store could not be read; try again shortly.");
+            pipe_fail(r);
+        } else if (!rj->found) {
             req_set_error(r, 404, GANTRY_ERR_NOT_FOUND, "invalid_request_error",
                           "session_not_found", "session_id",
                           "No chat session with this session_id belongs to your key.");
@@ -166,9 +196,8 @@ static void read_done(store_job_t *j)
             cJSON_free(s);
         }
     }
-    cJSON_Delete(rj->out);
-    free(rj);
-    req_maybe_finish(r);
+    read_drop(j);
+    req_release(r);
 }
 
 static void start_read(req_t *r, query_t q)
@@ -181,14 +210,17 @@ static void start_read(req_t *r, query_t q)
         pipe_fail(r);
         return;
     }
-    rj->job = (store_job_t){.run = read_run, .done = read_done, .w = r->w};
+    rj->job = (store_job_t){.run = read_run, .done = read_done, .drop = read_drop, .w = r->w};
     rj->r = r;
     rj->q = q;
-    if (r->has_principal && r->principal.id.len > 0)
-        snprintf(rj->owner, sizeof rj->owner, "%.*s", (int)r->principal.id.len,
-                 r->principal.id.ptr);
-    else
-        snprintf(rj->owner, sizeof rj->owner, "anonymous");
+    rj->since_ms = unix_ms() - r->gen->cfg->history.ttl_ms;
+    if (!hist_owner(r, rj->owner, sizeof rj->owner)) {
+        free(rj);
+        req_set_error(r, 404, GANTRY_ERR_NOT_FOUND, "invalid_request_error", "session_not_found",
+                      "session_id", "No chat session with this session_id belongs to your key.");
+        pipe_fail(r);
+        return;
+    }
     if (q != Q_SESSIONS) {
         cJSON *b = cJSON_ParseWithLength(r->h->entity.base, r->h->entity.len);
         const cJSON *sid = cJSON_GetObjectItemCaseSensitive(b, "session_id");

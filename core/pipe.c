@@ -106,6 +106,8 @@ void pipe_resume(req_t *r, gantry_action_t a)
     }
     r->paused = false;
     req_hold(r);
+    if (a != GANTRY_CONTINUE && a != GANTRY_FAIL)
+        r->preparing = false; /* a RESPOND ends the attempt; nothing is prepared again */
     if (r->client_gone) {
         /* Nobody to answer: let the request finish. */
     } else if (a == GANTRY_FAIL && r->phase == PH_UPSTREAM) {
@@ -393,6 +395,16 @@ static void start_upstream(req_t *r)
         r->preparing = false;
         goto prepare;
     }
+    if (r->endpoint != GANTRY_EP_CHAT && r->endpoint != 0 && prov->pl->desc->abi_minor < 1) {
+        /* An ABI 1.0 provider cannot tell an embeddings or completions body from a chat one. */
+        char msg[200];
+        snprintf(msg, sizeof msg, "The provider '%s' of this model only serves chat completions.",
+                 prov->pl->desc->name);
+        req_set_error(r, 400, GANTRY_ERR_BAD_REQUEST, "invalid_request_error",
+                      "unsupported_endpoint", NULL, msg);
+        pipe_fail(r);
+        return;
+    }
     r->attempts++;
     r->attempt_dep = d;
     r->attempt_start = now_us();
@@ -425,7 +437,13 @@ prepare:;
     up_spec_init(&spec, r);
     enter(r);
     r->t_up_start = now_us();
-    gantry_action_t act = settle(r, prov->ops->prepare(r, prov->state, d->pstate, &spec));
+    gantry_action_t raw = prov->ops->prepare(r, prov->state, d->pstate, &spec);
+    gantry_action_t act = settle(r, raw);
+    if (raw == GANTRY_PAUSE && act == GANTRY_CONTINUE) {
+        /* resume(CONTINUE) came inside the call: prepare() runs again at once, as documented. */
+        up_spec_free(&spec);
+        goto prepare;
+    }
     if (act == GANTRY_PAUSE) {
         /* Waiting for credentials, a template, ...: resume(CONTINUE) comes back above. */
         up_spec_free(&spec);

@@ -325,7 +325,10 @@ int srv_run(cfg_t *cfg, gen_t *gen, unsigned nworkers)
         w->up = up_multi_new(&w->loop);
         uv_async_init(&w->loop, &w->wake, on_wake);
         w->wake.data = w;
-        store_worker_init(w);
+        if (store_worker_init(w) != 0) {
+            log_error("worker %u cannot set up its database completions", i);
+            return 1;
+        }
         uv_timer_init(&w->loop, &w->watchdog);
         w->watchdog.data = w;
         uv_timer_start(&w->watchdog, on_watchdog, WATCHDOG_MS, WATCHDOG_MS);
@@ -373,11 +376,15 @@ int srv_run(cfg_t *cfg, gen_t *gen, unsigned nworkers)
     uv_run(main_loop, UV_RUN_NOWAIT);
     for (unsigned i = 0; i < nworkers; i++) {
         worker_t *w = &srv.workers[i];
-        store_worker_fini(w);
         up_multi_free(w->up);
         uv_run(&w->loop, UV_RUN_NOWAIT);
     }
+    /* The store thread first (nothing completes after this), then what it left for the workers. */
     store_close();
+    for (unsigned i = 0; i < nworkers; i++) {
+        store_worker_fini(&srv.workers[i]);
+        uv_run(&srv.workers[i].loop, UV_RUN_NOWAIT); /* the async handle's close */
+    }
     int leftover = 0;
     for (unsigned i = 0; i < nworkers; i++)
         leftover += srv.workers[i].inflight;

@@ -11,6 +11,7 @@
 
 #include "log.h"
 #include "srv.h"
+#include "util.h"
 
 static struct {
     sqlite3 *db;
@@ -18,6 +19,7 @@ static struct {
     sem_t wake;
     _Atomic(store_job_t *) queue;
     atomic_int queued;
+    atomic_size_t queued_bytes;
     atomic_bool closing;
     bool open;
 } st;
@@ -76,6 +78,7 @@ static void *store_main(void *arg)
         while (j != NULL) {
             store_job_t *next = j->next;
             atomic_fetch_sub(&st.queued, 1);
+            atomic_fetch_sub(&st.queued_bytes, j->bytes);
             j->run(st.db, j);
             finish_job(j);
             j = next;
@@ -127,6 +130,12 @@ int store_submit(store_job_t *j)
         atomic_fetch_sub(&st.queued, 1);
         return -1;
     }
+    if (atomic_fetch_add(&st.queued_bytes, j->bytes) + j->bytes > STORE_MAX_BYTES) {
+        atomic_fetch_sub(&st.queued_bytes, j->bytes);
+        atomic_fetch_sub(&st.queued, 1);
+        return -1;
+    }
+    j->queued_us = now_us();
     push(&st.queue, j);
     sem_post(&st.wake);
     return 0;
@@ -139,7 +148,7 @@ void store_close(void)
     atomic_store(&st.closing, true);
     sem_post(&st.wake);
     pthread_join(st.thread, NULL);
-    /* Jobs whose worker is gone cannot complete; they were fire-and-forget or already done. */
+    /* Completions still waiting on worker lists are dropped by store_worker_fini(). */
     sem_destroy(&st.wake);
     sqlite3_close(st.db);
     st.db = NULL;
@@ -173,7 +182,17 @@ void store_worker_fini(worker_t *w)
 {
     if (!w->store_ready)
         return;
-    on_done(&w->store_async); /* anything that arrived after the loop's last turn */
+    /* The loop no longer runs and its plugins are gone: completing a job here would run request
+     * code on a dead worker, so what is left is only freed. */
+    store_job_t *j = take_all(&w->store_done);
+    while (j != NULL) {
+        store_job_t *next = j->next;
+        if (j->drop != NULL)
+            j->drop(j);
+        else
+            free(j);
+        j = next;
+    }
     uv_close((uv_handle_t *)&w->store_async, NULL);
     w->store_ready = false;
 }

@@ -12,6 +12,7 @@
 #include <sqlite3.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct worker worker_t;
 typedef struct store_job store_job_t;
@@ -26,21 +27,30 @@ struct store_job {
     store_job_t *next;
     store_run_fn run;
     store_done_fn done; /* NULL: fire and forget (the store thread frees j with free()) */
-    worker_t *w;        /* whose loop done() runs on; required with done */
+    /* Frees a finished job whose worker loop no longer runs (a forced shutdown), without touching
+     * its request; NULL: free(j). */
+    void (*drop)(store_job_t *j);
+    worker_t *w;       /* whose loop done() runs on; required with done */
+    size_t bytes;      /* memory the job holds, counted against STORE_MAX_BYTES while queued */
+    int64_t queued_us; /* set by store_submit() */
 };
 
 #define STORE_MAX_QUEUED 65536
+#define STORE_MAX_BYTES (256u << 20)
 
 /* Open (creating the schema) and start the thread.  Main thread, before the workers start. */
 int store_open(const char *path, char *err, size_t errlen);
-/* Finish the queued jobs and close.  Main thread, after the workers stopped. */
+/* Finish the queued jobs and close.  Main thread, after the workers stopped and before
+ * store_worker_fini(). */
 void store_close(void);
 bool store_is_open(void);
-/* Queue a job; 0, or -1 when the store is closed or the queue is full (then j is untouched). */
+/* Queue a job; 0, or -1 when the store is closed or the queue is full (by count or by bytes; then
+ * j is untouched). */
 int store_submit(store_job_t *j);
 
 /* The worker side: an async handle on the worker's loop that runs done() callbacks. */
 int store_worker_init(worker_t *w);
+/* After store_close(): jobs that finished but were never completed are dropped. */
 void store_worker_fini(worker_t *w);
 
 #endif

@@ -298,12 +298,13 @@ static size_t on_write(char *p, size_t size, size_t nmemb, void *ud)
     bool stop = x->aborted || rc != 0;
     if (rc != 0) {
         x->frame_error = true;
-        if (x->framing == GANTRY_FRAMING_EVENTSTREAM)
+        /* A provider that failed has said why (r->failed); decoder codes share values with it. */
+        if (!r->failed && x->framing == GANTRY_FRAMING_EVENTSTREAM)
             x->frame_why = rc == EVS_E_CRC         ? "event-stream frame with a bad CRC"
                            : rc == EVS_E_TOO_LARGE ? "event-stream message over 16 MiB"
                            : rc == EVS_E_MALFORMED ? "malformed event-stream frame"
                                                    : NULL;
-        else if (rc == SSE_TOO_LARGE)
+        else if (!r->failed && rc == SSE_TOO_LARGE)
             x->frame_why = "an upstream stream event over 8 MiB";
     }
     req_release(r);

@@ -183,6 +183,56 @@ describe('chat history', () => {
     });
 });
 
+describe('chat history size bounds', () => {
+    let mock;
+    let gw;
+    before(async () => {
+        mock = await startMock();
+        gw = await startGateway({
+            model_list: [mockDeployment(mock, { id: 'dep-hist-b' }), fakeDeployment({ id: 'dep-fake-b' })],
+            chat_history: { max_bytes: 2048 },
+        });
+    });
+    after(async () => {
+        await gw?.stop();
+        await mock?.stop();
+    });
+
+    it('keeps a whole prefix of a streamed answer longer than max_bytes', T, async () => {
+        const r = await post(gw, '/v1/chat/completions', {
+            model: 'gpt-mock', stream: true, enable_history: true,
+            messages: [{ role: 'user', content: 'long [[chunks:400]]' }],
+        }, null);
+        assert.equal(r.status, 200);
+        const full = mockContent(400);
+        const h = await post(gw, '/chat-history', { session_id: r.headers.get('x-session-id') }, null);
+        assert.equal(h.status, 200);
+        const kept = h.json.messages.find((m) => m.role === 'assistant').content;
+        assert.ok(kept.length > 100 && kept.length < full.length, `kept ${kept.length} of ${full.length}`);
+        assert.ok(full.startsWith(kept), 'the stored text is a prefix of the answer, without holes');
+    });
+
+    it('trims a long conversation sent with the request to the byte bound', T, async () => {
+        const messages = [{ role: 'system', content: 'rules' }];
+        for (let i = 0; i < 300; i++) messages.push({ role: i % 2 ? 'assistant' : 'user', content: `message ${i} ${'x'.repeat(40)}` });
+        messages.push({ role: 'user', content: 'last' });
+        const r = await post(gw, '/v1/chat/completions', { model: 'fake-model', messages, enable_history: true }, null);
+        assert.equal(r.status, 200);
+        const h = await post(gw, '/chat-history', { session_id: r.headers.get('x-session-id') }, null);
+        const kept = h.json.messages;
+        assert.equal(kept[0].content, 'rules', 'the leading system message stays');
+        assert.equal(kept[kept.length - 2].content, 'last');
+        assert.ok(JSON.stringify(kept).length <= 2048);
+        assert.ok(kept.length < 60);
+    });
+
+    it('is refused on the embeddings endpoint', T, async () => {
+        const r = await post(gw, '/v1/embeddings', { model: 'fake-model', input: 'x', enable_history: true }, null);
+        assert.equal(r.status, 400);
+        assert.equal(r.json.error.param, 'enable_history');
+    });
+});
+
 describe('chat history disabled', () => {
     it('answers 400 when a request opts in', T, async () => {
         const gw = await startGateway({
