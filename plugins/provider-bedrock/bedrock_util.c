@@ -261,6 +261,15 @@ int br_unsupported(br_ctx_t *c, const char *param, const char *why)
 {
     if (c->drop)
         return 0;
+    if (GANTRY_HOST_HAS(c->host, req_fail_param)) {
+        c->host->req_fail_param(c->req, 400, GANTRY_ERR_BAD_REQUEST, "invalid_request_error",
+                                "unsupported_parameter", param,
+                                "bedrock does not support the parameter '%s' for model %.*s%s%s "
+                                "(set drop_params: true to drop it)",
+                                param, (int)c->model_id.len, c->model_id.ptr,
+                                why != NULL ? ": " : "", why != NULL ? why : "");
+        return -1;
+    }
     br_bad_request(c,
                    "bedrock does not support the parameter '%s' for model %.*s%s%s (set "
                    "drop_params: true to drop it)",

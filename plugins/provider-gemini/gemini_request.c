@@ -34,11 +34,18 @@ bool gemini_unsupported(gemini_ctx_t *c, const char *param)
 {
     if (c->drop)
         return true;
-    c->host->req_fail(c->req, 400, GANTRY_ERR_BAD_REQUEST, "invalid_request_error",
-                      "unsupported_parameter",
-                      "gemini does not support the parameter '%s'. To drop unsupported parameters "
-                      "instead, set drop_params: true",
-                      param);
+    if (GANTRY_HOST_HAS(c->host, req_fail_param))
+        c->host->req_fail_param(c->req, 400, GANTRY_ERR_BAD_REQUEST, "invalid_request_error",
+                                "unsupported_parameter", param,
+                                "gemini does not support the parameter '%s'. To drop unsupported "
+                                "parameters instead, set drop_params: true",
+                                param);
+    else
+        c->host->req_fail(c->req, 400, GANTRY_ERR_BAD_REQUEST, "invalid_request_error",
+                          "unsupported_parameter",
+                          "gemini does not support the parameter '%s'. To drop unsupported "
+                          "parameters instead, set drop_params: true",
+                          param);
     return false;
 }
 

@@ -470,6 +470,12 @@ gantry_action_t openai_unsupported(gantry_req_t *req, const openai_instance_t *i
     const gantry_host_t *host = inst->host;
     if (openai_drop_params(host, req))
         return GANTRY_CONTINUE;
+    if (GANTRY_HOST_HAS(host, req_fail_param))
+        return host->req_fail_param(req, 400, GANTRY_ERR_BAD_REQUEST, "invalid_request_error",
+                                    "unsupported_parameter", param,
+                                    "%s does not support the parameter '%s' (model %s); set "
+                                    "drop_params: true to drop it",
+                                    dep->azure ? "azure" : "openai", param, dep->model.ptr);
     return host->req_fail(req, 400, GANTRY_ERR_BAD_REQUEST, "invalid_request_error",
                           "unsupported_parameter",
                           "%s does not support the parameter '%s' (model %s); set drop_params: "

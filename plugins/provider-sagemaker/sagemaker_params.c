@@ -10,11 +10,18 @@
 gantry_action_t sm_unsupported(const sm_instance_t *inst, gantry_req_t *req, const char *param,
                                const char *why)
 {
-    return inst->host->req_fail(req, 400, GANTRY_ERR_BAD_REQUEST, "invalid_request_error",
-                                "unsupported_parameter",
-                                "sagemaker (tgi) does not support the parameter '%s'%s%s. To drop "
-                                "unsupported parameters instead, set drop_params: true",
-                                param, why != NULL ? ": " : "", why != NULL ? why : "");
+    const gantry_host_t *host = inst->host;
+    if (GANTRY_HOST_HAS(host, req_fail_param))
+        return host->req_fail_param(req, 400, GANTRY_ERR_BAD_REQUEST, "invalid_request_error",
+                                    "unsupported_parameter", param,
+                                    "sagemaker (tgi) does not support the parameter '%s'%s%s. To "
+                                    "drop unsupported parameters instead, set drop_params: true",
+                                    param, why != NULL ? ": " : "", why != NULL ? why : "");
+    return host->req_fail(req, 400, GANTRY_ERR_BAD_REQUEST, "invalid_request_error",
+                          "unsupported_parameter",
+                          "sagemaker (tgi) does not support the parameter '%s'%s%s. To drop "
+                          "unsupported parameters instead, set drop_params: true",
+                          param, why != NULL ? ": " : "", why != NULL ? why : "");
 }
 
 static bool is_zero(const gantry_host_t *host, const gantry_json_t *n)
