@@ -16,6 +16,18 @@ import { CONTENT, CREDS, REGION, TOOL_INPUT } from '../mock/bedrock-mock.mjs';
 import { MASTER_KEY, REPO_ROOT, marker, startGateway, startMockProcess } from './harness.mjs';
 
 const T = { timeout: 60_000 };
+
+/*
+ * LangChain estimates prompt tokens with tiktoken encodings it downloads from tiktoken.pages.dev,
+ * retrying for about a minute when there is no network (CI).  Refuse that download with an error
+ * whose status is 404, which its retry logic gives up on at once, so it falls back to its
+ * approximate count.  Nothing else here uses the global fetch but the OpenAI client talking to
+ * Gantry.
+ */
+const realFetch = globalThis.fetch;
+globalThis.fetch = (url, init) => (String(url).includes('tiktoken.pages.dev')
+    ? Promise.reject(Object.assign(new Error('tiktoken download disabled in tests'), { status: 404 }))
+    : realFetch(url, init));
 const MOCK = path.join(REPO_ROOT, 'tests', 'mock', 'bedrock-mock.mjs');
 
 describe('LangGraph agent through Gantry to Bedrock', () => {

@@ -161,10 +161,13 @@ describe('routing', () => {
             const res = await Promise.all(inflight);
             assertAllOk(res, 'least-busy');
             const c = counts(res);
-            assert.ok((c['lb-slow'] ?? 0) <= 1,
-                      `least-busy sent ${c['lb-slow']} of 25 requests to the busy deployment (at most 1 expected); ${JSON.stringify(c)}`);
+            /* Two workers may pick at the same instant while both counts are still 0 (a loaded CI
+             * machine can bunch the 40 ms-spaced requests), so 2 is possible; a router that ignored
+             * busyness would send about half of the 25 to the slow deployment. */
+            assert.ok((c['lb-slow'] ?? 0) <= 2,
+                      `least-busy sent ${c['lb-slow']} of 25 requests to the busy deployment (at most 2 expected); ${JSON.stringify(c)}`);
             const st = await mock.modelStats('lb-slow');
-            assert.ok(st.maxInFlight <= 1, `slow deployment had ${st.maxInFlight} requests in flight at once`);
+            assert.ok(st.maxInFlight <= 2, `slow deployment had ${st.maxInFlight} requests in flight at once`);
         });
     });
 
