@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <gantry/host.h>
+
 #include "cfg_schema.h"
 #include "log.h"
 #include "util.h"
@@ -248,6 +250,98 @@ const char *cfg_get_str(const cfg_node_t *map, const char *key)
     if (n == NULL || (n->kind != CFG_STR && n->kind != CFG_INT && n->kind != CFG_NUM))
         return NULL;
     return n->str;
+}
+
+/* guardrail: values of LiteLLM configs and the plugins that serve them. */
+static const struct {
+    const char *name, *plugin;
+} guard_aliases[] = {
+    {"bedrock", "bedrock_guardrail"}, {"bedrock_guardrail", "bedrock_guardrail"},
+    {"max-length", "max_length"},     {"max_tokens", "max_length"},
+    {"max-tokens", "max_length"},
+};
+
+static unsigned guard_mode(const cfg_node_t *n)
+{
+    static const struct {
+        const char *name;
+        unsigned bit;
+    } modes[] = {
+        {"pre_call", GANTRY_GUARD_PRE_CALL},   {"during_call", GANTRY_GUARD_DURING_CALL},
+        {"post_call", GANTRY_GUARD_POST_CALL}, {"logging_only", GANTRY_GUARD_LOGGING_ONLY},
+    };
+    for (size_t i = 0; n->kind == CFG_STR && i < sizeof modes / sizeof modes[0]; i++) {
+        if (strcmp(n->str, modes[i].name) == 0)
+            return modes[i].bit;
+    }
+    cfg_error(n, "mode must be pre_call, during_call, post_call or logging_only");
+    return 0;
+}
+
+static void load_guard(cfg_t *c, const cfg_node_t *e)
+{
+    if (e->kind != CFG_MAP) {
+        cfg_error(e, "guardrails entries must be maps with guardrail_name and litellm_params");
+        return;
+    }
+    cfg_check_map(e, "a guardrails entry", cfg_guard_entry_fields, NULL);
+    const cfg_node_t *lp = cfg_map_get(e, "litellm_params");
+    const char *name = cfg_get_str(e, "guardrail_name");
+    if (lp == NULL || lp->kind != CFG_MAP || name == NULL)
+        return;
+    cfg_guard_t *g = &c->guards[c->nguards];
+    *g = (cfg_guard_t){.node = e, .name = name, .modes = GANTRY_GUARD_PRE_CALL};
+    g->plugin = cfg_get_str(lp, "guardrail");
+    if (g->plugin == NULL) {
+        cfg_error(lp, "litellm_params needs 'guardrail' (bedrock, regex, pii, keywords, ...)");
+        return;
+    }
+    for (size_t i = 0; i < sizeof guard_aliases / sizeof guard_aliases[0]; i++) {
+        if (strcmp(guard_aliases[i].name, g->plugin) == 0)
+            g->plugin = guard_aliases[i].plugin;
+    }
+    const cfg_node_t *mode = cfg_map_get(lp, "mode");
+    if (mode != NULL && mode->kind == CFG_SEQ) {
+        g->modes = 0;
+        for (size_t i = 0; i < mode->count; i++)
+            g->modes |= guard_mode(mode->items[i]);
+    } else if (mode != NULL) {
+        g->modes = guard_mode(mode);
+    }
+    cfg_get_bool(lp, "default_on", &g->default_on);
+    cfg_get_bool(lp, "fail_open", &g->fail_open);
+    cfg_get_bool(lp, "allow_disable", &g->allow_disable);
+    /* The plugin gets litellm_params without the core's keys, as its own config block. */
+    g->config = calloc(1, sizeof *g->config);
+    *g->config = *lp;
+    g->config->pairs = calloc(lp->count + 1, sizeof *g->config->pairs);
+    g->config->count = 0;
+    for (size_t i = 0; i < lp->count; i++) {
+        bool core = false;
+        for (const gantry_conf_field_t *f = cfg_guard_core_fields; f->name && !core; f++)
+            core = strcmp(f->name, lp->pairs[i].key) == 0;
+        if (!core)
+            g->config->pairs[g->config->count++] = lp->pairs[i];
+    }
+    for (size_t i = 0; i < c->nguards; i++) {
+        if (strcmp(c->guards[i].name, name) == 0) {
+            cfg_error(cfg_map_get(e, "guardrail_name"), "a guardrail named '%s' already exists",
+                      name);
+            free(g->config->pairs);
+            free(g->config);
+            return;
+        }
+    }
+    c->nguards++;
+}
+
+static void load_guards(cfg_t *c, const cfg_node_t *list)
+{
+    if (list == NULL || list->kind != CFG_SEQ)
+        return;
+    c->guards = calloc(list->count + 1, sizeof *c->guards);
+    for (size_t i = 0; i < list->count; i++)
+        load_guard(c, list->items[i]);
 }
 
 static void load_history(cfg_t *c, const cfg_node_t *h)
@@ -504,6 +598,7 @@ static cfg_t *build(cfg_doc_t *doc, const char *path)
     cfg_get_bool(ls, "drop_params", &c->drop_params);
     load_server(c, cfg_map_get(root, "server"));
     load_history(c, cfg_map_get(root, "chat_history"));
+    load_guards(c, cfg_map_get(root, "guardrails"));
     load_plugins(c, cfg_map_get(root, "plugins"));
 
     const cfg_node_t *gs = cfg_map_get(root, "general_settings");
@@ -558,6 +653,11 @@ void cfg_free(cfg_t *c)
         free(c->deps[i].id);
     }
     free(c->deps);
+    for (size_t i = 0; i < c->nguards; i++) {
+        free(c->guards[i].config->pairs);
+        free(c->guards[i].config);
+    }
+    free(c->guards);
     free(c->plugins);
     free(c->plugin_path);
     free(c->path);

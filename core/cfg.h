@@ -57,6 +57,16 @@ typedef struct cfg_plugin_ref {
     const cfg_node_t *config; /* may be NULL */
 } cfg_plugin_ref_t;
 
+/* One entry of LiteLLM's `guardrails:` list: a guardrail plugin instance and how the core runs it. */
+typedef struct cfg_guard {
+    const cfg_node_t *node;   /* the list entry */
+    const char *name;         /* guardrail_name: the instance name */
+    const char *plugin;       /* plugin name, from litellm_params.guardrail (mapped) */
+    cfg_node_t *config;       /* litellm_params without the core's keys (malloc'd map) */
+    unsigned modes;           /* GANTRY_GUARD_* */
+    bool default_on, fail_open, allow_disable;
+} cfg_guard_t;
+
 /* chat_history: conversations kept per key (hist.c). */
 typedef struct cfg_history {
     bool enabled;
@@ -85,6 +95,8 @@ typedef struct cfg {
     bool drop_params;                  /* litellm_settings.drop_params */
     const char *database;              /* server.database: SQLite file (":memory:" default) */
     cfg_history_t history;             /* chat_history: */
+    cfg_guard_t *guards;               /* guardrails: */
+    size_t nguards;
 } cfg_t;
 
 /* Load and check a file; NULL when it cannot even be parsed.  Check cfg_error_count() after. */

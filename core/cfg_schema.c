@@ -25,7 +25,7 @@ const gantry_conf_field_t cfg_top_fields[] = {
     {"server", M, 0, "Gantry listener and limits"},
     {"plugins", M, 0, "plugin search path and extra plugins"},
     {"environment_variables", M, IGN, NULL},
-    {"guardrails", Q, IGN, NULL},
+    {"guardrails", Q, 0, "guardrail instances (LiteLLM's shape: guardrail_name, litellm_params)"},
     {"policies", A, 0, "routing rule files (a path, a directory, or a list)"},
     {"chat_history", M, 0, "conversations kept per key (enable_history / session_id)"},
     {"callback_settings", M, IGN, NULL},
@@ -168,6 +168,24 @@ const gantry_conf_field_t cfg_router_fields[] = {
     {"cache_responses", B, IGN, NULL},
     {"default_max_parallel_requests", I, IGN, NULL},
     {"client_ttl", I, IGN, NULL},
+    {NULL, 0, 0, NULL},
+};
+
+const gantry_conf_field_t cfg_guard_entry_fields[] = {
+    {"guardrail_name", S, REQ, "the guardrail's name (requests and keys select it by this name)"},
+    {"litellm_params", M, REQ, "guardrail, mode, default_on and the plugin's own settings"},
+    {"guardrail_info", M, IGN, NULL},
+    {"guardrail_id", S, IGN, NULL},
+    {NULL, 0, 0, NULL},
+};
+
+/* The keys of a guardrail's litellm_params the core reads; the rest configures the plugin. */
+const gantry_conf_field_t cfg_guard_core_fields[] = {
+    {"guardrail", S, REQ, "which guardrail: bedrock, regex, pii, keywords, max_length, or a plugin"},
+    {"mode", A, 0, "pre_call, during_call, post_call, logging_only, or a list of them"},
+    {"default_on", B, 0, "run on every request (default false: only when selected)"},
+    {"fail_open", B, 0, "let the request through when the guardrail itself fails (default false)"},
+    {"allow_disable", B, 0, "a request may switch this default_on guardrail off (default false)"},
     {NULL, 0, 0, NULL},
 };
 

@@ -8,6 +8,8 @@ extern const gantry_conf_field_t cfg_top_fields[];
 extern const gantry_conf_field_t cfg_server_fields[];
 extern const gantry_conf_field_t cfg_general_fields[];
 extern const gantry_conf_field_t cfg_history_fields[];
+extern const gantry_conf_field_t cfg_guard_entry_fields[];
+extern const gantry_conf_field_t cfg_guard_core_fields[];
 extern const gantry_conf_field_t cfg_litellm_fields[];
 extern const gantry_conf_field_t cfg_router_fields[];
 extern const gantry_conf_field_t cfg_plugins_fields[];

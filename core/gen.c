@@ -44,8 +44,9 @@ const char *gen_provider_for_prefix(const char *prefix)
     return prefix;
 }
 
+/* guard_modes is set before create(), which may ask for it (host->guard_modes). */
 static inst_t *add_instance(gen_t *g, plugin_t *pl, const char *name, const cfg_node_t *conf,
-                            const cfg_node_t *where)
+                            const cfg_node_t *where, unsigned guard_modes)
 {
     const gantry_plugin_desc_t *d = pl->desc;
     char what[160];
@@ -70,6 +71,7 @@ static inst_t *add_instance(gen_t *g, plugin_t *pl, const char *name, const cfg_
     in->slot = (unsigned)g->ninsts;
     in->wstate = calloc(g->nworkers, sizeof *in->wstate);
     in->winit = calloc(g->nworkers, sizeof *in->winit);
+    in->guard_modes = guard_modes;
     int rc = in->ops->create(&host_table, in, (const gantry_conf_t *)conf, &in->state);
     if (rc != 0) {
         if (cfg_error_count() == before)
@@ -266,7 +268,7 @@ gen_t *gen_build(cfg_t *cfg, unsigned nworkers)
     atomic_init(&g->refs, 1);
     g->cfg = cfg;
     g->nworkers = nworkers;
-    size_t cap = cfg->nplugins + cfg->ndeps + 2;
+    size_t cap = cfg->nplugins + cfg->nguards + cfg->ndeps + 2;
     g->insts = calloc(cap, sizeof *g->insts);
     for (int k = 0; k < KIND_SLOTS; k++)
         g->by_kind[k] = calloc(cap, sizeof *g->by_kind[k]);
@@ -291,7 +293,7 @@ gen_t *gen_build(cfg_t *cfg, unsigned nworkers)
             s->pair.key_col = cfg->master_key_node->col;
             s->pair.value = (cfg_node_t *)cfg->master_key_node;
             g->synth = &s->map;
-            if (add_instance(g, pl, "master_key", &s->map, cfg->master_key_node) == NULL)
+            if (add_instance(g, pl, "master_key", &s->map, cfg->master_key_node, 0) == NULL)
                 plugin_release(pl);
         }
     }
@@ -314,8 +316,40 @@ gen_t *gen_build(cfg_t *cfg, unsigned nworkers)
             plugin_release(pl);
             continue;
         }
-        if (add_instance(g, pl, name, r->config, r->node) == NULL)
+        inst_t *in = add_instance(g, pl, name, r->config, r->node,
+                                  GANTRY_GUARD_PRE_CALL | GANTRY_GUARD_POST_CALL);
+        if (in == NULL) {
             plugin_release(pl);
+            continue;
+        }
+        in->guard_default_on = true;
+    }
+
+    /* LiteLLM's guardrails: section, after plugins.load (the order within a phase). */
+    for (size_t i = 0; i < cfg->nguards; i++) {
+        const cfg_guard_t *gd = &cfg->guards[i];
+        plugin_t *pl = load_or_report(gd->plugin, gd->node);
+        if (pl == NULL)
+            continue;
+        bool taken = false;
+        for (size_t k = 0; k < g->ninsts && !taken; k++)
+            taken = strcmp(g->insts[k]->name, gd->name) == 0;
+        if (pl->desc->kind != GANTRY_KIND_GUARDRAIL || taken) {
+            cfg_error(gd->node,
+                      taken ? "a plugin instance named '%s' already exists"
+                            : "'%s' is not a guardrail plugin",
+                      taken ? gd->name : gd->plugin);
+            plugin_release(pl);
+            continue;
+        }
+        inst_t *in = add_instance(g, pl, gd->name, gd->config, gd->node, gd->modes);
+        if (in == NULL) {
+            plugin_release(pl);
+            continue;
+        }
+        in->guard_default_on = gd->default_on;
+        in->guard_fail_open = gd->fail_open;
+        in->guard_allow_disable = gd->allow_disable;
     }
 
     g->deps = calloc(cfg->ndeps + 1, sizeof *g->deps);
@@ -340,7 +374,7 @@ gen_t *gen_build(cfg_t *cfg, unsigned nworkers)
                 plugin_release(pl);
                 continue;
             }
-            prov = add_instance(g, pl, pname, NULL, mnode);
+            prov = add_instance(g, pl, pname, NULL, mnode, 0);
             if (prov == NULL) {
                 plugin_release(pl);
                 continue;

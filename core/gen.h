@@ -27,6 +27,10 @@ struct gantry_instance {
     unsigned slot; /* index for per-request data */
     const cfg_node_t *conf;
     gen_t *gen;
+    /* guardrails: how the core runs the instance (from the guardrails: section; instances from
+     * plugins.load run in pre_call and post_call and are always on) */
+    unsigned guard_modes;
+    bool guard_default_on, guard_fail_open, guard_allow_disable;
 };
 typedef struct gantry_instance inst_t;
 

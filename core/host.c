@@ -10,11 +10,14 @@
 
 #include "cfg.h"
 #include "gen.h"
+#include "guard.h"
 #include "hcall.h"
 #include "log.h"
 #include "pipe.h"
 #include "req.h"
+#include "srv.h"
 #include "upstream.h"
+#include "wio.h"
 
 #define J(x) ((cJSON *)(x))
 
@@ -769,6 +772,28 @@ static int h_http_call(gantry_req_t *r, const gantry_http_call_t *call, gantry_h
     return hcall_start(r, call, cb, arg);
 }
 
+/* ---- ABI 1.2 ---- */
+
+static unsigned h_guard_modes(gantry_instance_t *self)
+{
+    return self->guard_modes;
+}
+
+static int h_verdict_defer(gantry_req_t *r, gantry_instance_t *self, unsigned flags)
+{
+    return guard_defer(r, self, flags);
+}
+
+static void h_verdict_deliver(gantry_req_t *r, int ticket, gantry_action_t action)
+{
+    guard_deliver(r, ticket, action);
+}
+
+static unsigned h_req_worker(gantry_req_t *r)
+{
+    return r->w->id;
+}
+
 const gantry_host_t host_table = {
     .size = sizeof(gantry_host_t),
     .abi_major = GANTRY_ABI_MAJOR,
@@ -845,4 +870,15 @@ const gantry_host_t host_table = {
     .req_drop_params = h_req_drop_params,
     .http_call = h_http_call,
     .req_fail_param = h_req_fail_param,
+    .guard_modes = h_guard_modes,
+    .verdict_defer = h_verdict_defer,
+    .verdict_deliver = h_verdict_deliver,
+    .req_worker = h_req_worker,
+    .watch_new = wio_watch_new,
+    .watch_set = wio_watch_set,
+    .watch_free = wio_watch_free,
+    .wtimer_new = wio_timer_new,
+    .wtimer_start = wio_timer_start,
+    .wtimer_stop = wio_timer_stop,
+    .wtimer_free = wio_timer_free,
 };

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "api.h"
+#include "guard.h"
 #include "hist.h"
 #include "host.h"
 #include "log.h"
@@ -108,6 +109,15 @@ void pipe_resume(req_t *r, gantry_action_t a)
     req_hold(r);
     if (a != GANTRY_CONTINUE && a != GANTRY_FAIL)
         r->preparing = false; /* a RESPOND ends the attempt; nothing is prepared again */
+    if (a == GANTRY_FAIL && (r->phase == PH_GUARD_PRE || r->phase == PH_RESPONSE) && r->pidx > 0)
+        a = guard_settle(r, r->gen->by_kind[GANTRY_KIND_GUARDRAIL][r->pidx - 1], a);
+    if (guard_failed(r) && !r->client_gone) {
+        /* A deferred verdict blocked while this plugin was busy. */
+        r->t_up_total += r->phase == PH_UPSTREAM ? now_us() - r->t_up_start : 0;
+        pipe_fail(r);
+        req_release(r);
+        return;
+    }
     if (r->client_gone) {
         /* Nobody to answer: let the request finish. */
     } else if (a == GANTRY_FAIL && r->phase == PH_UPSTREAM) {
@@ -147,9 +157,11 @@ static gantry_action_t run_list(req_t *r, gantry_kind_t kind)
             act = in->ops->authenticate(r, in->state, wstate(r, in));
             break;
         case GANTRY_KIND_GUARDRAIL:
-            if (r->phase == PH_GUARD_PRE && in->ops->check_request != NULL)
+            if (r->phase == PH_GUARD_PRE && in->ops->check_request != NULL &&
+                guard_runs(r, in, GANTRY_GUARD_PRE_CALL | GANTRY_GUARD_DURING_CALL))
                 act = in->ops->check_request(r, in->state, wstate(r, in));
-            else if (r->phase == PH_RESPONSE && in->ops->check_response != NULL)
+            else if (r->phase == PH_RESPONSE && in->ops->check_response != NULL &&
+                     guard_runs(r, in, GANTRY_GUARD_POST_CALL))
                 act = in->ops->check_response(r, in->state, wstate(r, in));
             break;
         case GANTRY_KIND_CACHE: {
@@ -161,6 +173,8 @@ static gantry_action_t run_list(req_t *r, gantry_kind_t kind)
             break;
         }
         act = settle(r, act);
+        if (kind == GANTRY_KIND_GUARDRAIL)
+            act = guard_settle(r, in, act); /* fail open or closed when it could not decide */
         if (act != GANTRY_CONTINUE)
             return act;
     }
@@ -688,6 +702,10 @@ static void run(req_t *r)
                 if (cJSON_IsNumber(nr) && nr->valuedouble >= 0 && nr->valuedouble <= 100)
                     r->req_num_retries = (int)nr->valuedouble;
             }
+            if (!guard_select(r)) {
+                pipe_fail(r);
+                return;
+            }
             r->phase = PH_CACHE_LOOKUP;
             r->pidx = 0;
             break;
@@ -779,6 +797,10 @@ static void run(req_t *r)
                 return;
             if (act == GANTRY_FAIL || act == GANTRY_RESPOND) {
                 pipe_fail(r);
+                return;
+            }
+            if (guard_pending(r) > 0) {
+                guard_park(r); /* a during_call verdict is still out: guard_deliver() goes on */
                 return;
             }
             send_response(r);
@@ -900,7 +922,7 @@ void pipe_upstream_done(req_t *r, up_result_t res, int status, const char *body,
         return;
     }
     if (r->stream) {
-        if (!r->stream_done) {
+        if (!r->stream_done && !(r->guard != NULL && r->guard->end_deferred)) {
             req_set_error(r, 502, GANTRY_ERR_SERVER, "api_error", "upstream_stream_incomplete",
                           NULL, "the upstream stream ended without its final event");
             upstream_error(r);
@@ -965,7 +987,7 @@ int pipe_stream_chunk(req_t *r, cJSON *chunk, const char *raw, size_t raw_len)
     size_t n = r->gen->nkind[GANTRY_KIND_GUARDRAIL];
     for (size_t i = 0; i < n; i++) {
         inst_t *in = r->gen->by_kind[GANTRY_KIND_GUARDRAIL][i];
-        if (in->ops->check_chunk == NULL)
+        if (in->ops->check_chunk == NULL || !guard_runs(r, in, GANTRY_GUARD_POST_CALL))
             continue;
         enter(r);
         gantry_action_t act =
@@ -976,6 +998,7 @@ int pipe_stream_chunk(req_t *r, cJSON *chunk, const char *raw, size_t raw_len)
             req_set_error(r, 500, GANTRY_ERR_INTERNAL, "internal_error", NULL, NULL,
                           "a guardrail paused inside a stream");
         }
+        act = guard_settle(r, in, act);
         if (act != GANTRY_CONTINUE) {
             cJSON_Delete(chunk);
             pipe_fail(r);
@@ -1022,6 +1045,13 @@ void pipe_stream_end(req_t *r)
 {
     if (r->stream_done || r->final_sent || r->client_gone)
         return;
+    if (guard_pending(r) > 0) {
+        /* The end waits for the last verdicts (stream windows); guard_deliver() comes back. */
+        if (r->dep != NULL && r->dep->provider->ops->invoke != NULL)
+            r->paused = false; /* a local provider's PAUSE ends with its stream */
+        guard_defer_end(r);
+        return;
+    }
     req_hold(r);
     if (r->dep != NULL && r->dep->provider->ops->invoke != NULL && r->t_up_start != 0 &&
         r->paused) {
@@ -1050,6 +1080,7 @@ void pipe_continue(req_t *r)
 
 void pipe_log(req_t *r)
 {
+    guard_log_copy(r); /* logging_only guardrails mask what the loggers see */
     size_t n = r->gen->nkind[GANTRY_KIND_LOGGER];
     for (size_t i = 0; i < n; i++) {
         inst_t *in = r->gen->by_kind[GANTRY_KIND_LOGGER][i];

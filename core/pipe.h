@@ -42,5 +42,7 @@ void resp_send_body(req_t *r, int status, const char *content_type, const char *
 void resp_stream_push(req_t *r, const char *bytes, size_t len, bool final);
 void resp_send_error(req_t *r);
 void resp_add_common_headers(req_t *r);
+/* Send what a held stream collected while a verdict was outstanding (guard.c). */
+void resp_stream_release(req_t *r);
 
 #endif

@@ -108,6 +108,7 @@ struct gantry_req {
     gantry_endpoint_t endpoint;
     struct hcall *hcalls; /* side HTTP calls of plugins in flight (hcall.c) */
     struct hist *hist;    /* chat history of an opted-in request (hist.c) */
+    struct guard_state *guard; /* guardrail selection and deferred verdicts (guard.c) */
     bool hist_checked;
     bool cache_keyed;
 

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "api.h"
+#include "guard.h"
 #include "log.h"
 #include "pipe.h"
 #include "srv.h"
@@ -152,13 +153,30 @@ static void on_proceed(h2o_generator_t *g, h2o_req_t *h)
 
 bool pipe_output_full(req_t *r)
 {
-    return r->sending && r->out_fill.len >= HIGH_WATER;
+    /* Held chunks (a verdict outstanding) count too, so a held stream pauses its upstream. */
+    return (r->sending || guard_holding(r) > 0) && r->out_fill.len >= HIGH_WATER;
+}
+
+void resp_stream_release(req_t *r)
+{
+    if (r->h == NULL || r->final_sent || r->out_fill.len == 0)
+        return;
+    if (!r->started)
+        start(r, 200, r->api->stream_content_type, SIZE_MAX);
+    if (!r->sending)
+        flush(r, false);
 }
 
 void resp_stream_push(req_t *r, const char *bytes, size_t len, bool final)
 {
     if (r->h == NULL || r->final_sent)
         return;
+    if (!final && guard_holding(r) > 0) {
+        /* Nothing reaches the client before the verdict: collect (bounded by pipe_output_full). */
+        if (len > 0 && buf_append(&r->out_fill, bytes, len) != 0)
+            log_msg(LOG_ERROR, r->id, "out of memory holding the stream");
+        return;
+    }
     if (!r->started)
         start(r, 200, r->api->stream_content_type, SIZE_MAX);
     if (len > 0 && buf_append(&r->out_fill, bytes, len) != 0) {

@@ -118,6 +118,27 @@ typedef struct gantry_http_result {
 } gantry_http_result_t;
 
 typedef void (*gantry_http_cb)(gantry_req_t *req, void *arg, const gantry_http_result_t *res);
+
+/* ABI 1.2: the modes a guardrail instance runs in (LiteLLM's `mode`), as bits. */
+#define GANTRY_GUARD_PRE_CALL 0x1u    /* check_request before the upstream call */
+#define GANTRY_GUARD_DURING_CALL 0x2u /* check_request alongside the upstream call: defer the
+                                         verdict (verdict_defer with GANTRY_VERDICT_HOLD) */
+#define GANTRY_GUARD_POST_CALL 0x4u   /* check_response / check_chunk on the completion */
+#define GANTRY_GUARD_LOGGING_ONLY 0x8u /* check_request / check_response on what loggers see only;
+                                          verdicts are ignored, masking applies to the log copy */
+
+/* ABI 1.2: verdict_defer() flags. */
+#define GANTRY_VERDICT_HOLD 0x1u /* nothing of the response reaches the client before the verdict */
+
+/* ABI 1.2: I/O readiness bits for watches. */
+#define GANTRY_IO_READ 0x1u
+#define GANTRY_IO_WRITE 0x2u
+
+/* ABI 1.2: opaque worker-level handles (not tied to a request). */
+typedef struct gantry_watch gantry_watch_t;
+typedef struct gantry_wtimer gantry_wtimer_t;
+typedef void (*gantry_watch_cb)(gantry_watch_t *w, void *arg, unsigned events);
+typedef void (*gantry_wtimer_cb)(gantry_wtimer_t *t, void *arg);
 typedef void (*gantry_cleanup_cb)(void *arg);
 
 struct gantry_host {
@@ -295,6 +316,42 @@ struct gantry_host {
                                       const char *type, const char *code, const char *param,
                                       const char *fmt, ...) GANTRY_PRINTF(7, 8);
     /* ABI 1.1 ends here. */
+
+    /* --- ABI 1.2: guardrails (worker) --- */
+
+    /* The GANTRY_GUARD_* modes the instance was configured with (any thread). */
+    unsigned (*guard_modes)(gantry_instance_t *self);
+    /*
+     * Announce a verdict that will come later, e.g. from a host->http_call() started by
+     * check_request() (DURING_CALL) or check_chunk() (a window of a stream): the callback returns
+     * CONTINUE at once and the request goes on.  Returns a ticket (>= 0) for verdict_deliver(), or
+     * a negative status.  With GANTRY_VERDICT_HOLD nothing of the response reaches the client
+     * before the verdict; without it the stream flows and only its end waits for the verdict.
+     */
+    int (*verdict_defer)(gantry_req_t *req, gantry_instance_t *self, unsigned flags);
+    /*
+     * The verdict of a ticket, exactly once, on the request's worker: CONTINUE lets the response
+     * go; FAIL (after host->req_fail() with class GANTRY_ERR_GUARDRAIL) cancels the upstream call
+     * if it is still running and answers the error, or ends a started stream with an error event.
+     * A ticket whose request finished first is ignored.
+     */
+    void (*verdict_deliver)(gantry_req_t *req, int ticket, gantry_action_t action);
+
+    /* --- ABI 1.2: worker I/O, for plugins that keep their own connections (worker thread) --- */
+
+    /* The worker a request runs on (its worker_state's worker_id). */
+    unsigned (*req_worker)(gantry_req_t *req);
+    /* Watch fd on the worker's loop; cb runs on that worker with the ready GANTRY_IO_* bits.
+     * Create, change and free only on that worker's thread (e.g. from worker_init()). */
+    gantry_watch_t *(*watch_new)(unsigned worker_id, int fd, gantry_watch_cb cb, void *arg);
+    int (*watch_set)(gantry_watch_t *w, unsigned events); /* 0 stops watching */
+    void (*watch_free)(gantry_watch_t *w);                /* does not close fd */
+    /* A timer on the worker's loop, not tied to any request. */
+    gantry_wtimer_t *(*wtimer_new)(unsigned worker_id, gantry_wtimer_cb cb, void *arg);
+    int (*wtimer_start)(gantry_wtimer_t *t, uint64_t delay_ms, uint64_t repeat_ms);
+    void (*wtimer_stop)(gantry_wtimer_t *t);
+    void (*wtimer_free)(gantry_wtimer_t *t);
+    /* ABI 1.2 ends here. */
 };
 
 GANTRY_STATIC_ASSERT(offsetof(gantry_host_t, json_write) == 536, "ABI 1.0 host layout is frozen");

@@ -16,6 +16,8 @@
  *     1.0: the first release.
  *     1.1: host->req_endpoint, req_drop_params, http_call, req_fail_param (host.h);
  *          prepare() may PAUSE.
+ *     1.2: guardrail modes and deferred verdicts, worker I/O watches and timers (host.h); cache
+ *          ops remove and health.
  *
  * LIFETIMES AND THREADS
  *   plugin (.so) -> instance (create/destroy) -> worker (worker_init/worker_fini) -> request.
@@ -37,7 +39,7 @@ extern "C" {
 #endif
 
 #define GANTRY_ABI_MAJOR 1
-#define GANTRY_ABI_MINOR 1
+#define GANTRY_ABI_MINOR 2
 
 /* True when a struct received from the other side is new enough to contain `field`. */
 #define GANTRY_HAS(sp, field) \
@@ -249,6 +251,16 @@ typedef struct gantry_ops {
     gantry_action_t (*invoke)(gantry_req_t *req, void *state, void *deployment);
 
     /* ABI 1.0 ends here. */
+
+    /* --- ABI 1.2: cache (optional) --- */
+
+    /* Forget `key` (/cache/delete).  Asynchronous removals need not be awaited. */
+    void (*remove)(gantry_req_t *req, void *state, void *worker_state, gantry_str_t key);
+    /* Is the cache usable right now (/cache/ping)?  GANTRY_OK, or an error with a reason in
+     * detail (NUL-terminated, at most len bytes).  Must not block: report what is known. */
+    int (*health)(void *state, void *worker_state, char *detail, size_t len);
+
+    /* ABI 1.2 ends here. */
 } gantry_ops_t;
 
 /* The descriptor: the only thing gantry_plugin_describe() returns. */
