@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Write fuzz seeds for fuzz_provider.c from the provider golden cases.
 
-    python3 fuzz/seed_providers.py          # fuzz/corpus/prov-<name>/ for every plugins/provider-*/golden
+    python3 fuzz/seed_providers.py          # fuzz/corpus/prov_<name>/ for every plugins/provider-*/golden
 
 Each golden case gives up to five seeds, prefixed with the mode byte fuzz_provider.c expects:
 0 response body, 1 SSE stream, 2 event-stream bytes (encoded here with real CRCs), 3 error body,
@@ -52,7 +52,7 @@ def seeds(case):
 def main():
     for gdir in sorted(glob.glob(os.path.join(ROOT, 'plugins', 'provider-*', 'golden'))):
         name = os.path.basename(os.path.dirname(gdir))[len('provider-'):]
-        out = os.path.join(ROOT, 'fuzz', 'corpus', 'prov-' + name)
+        out = os.path.join(ROOT, 'fuzz', 'corpus', 'prov_' + name)
         os.makedirs(out, exist_ok=True)
         n = 0
         for f in sorted(glob.glob(os.path.join(gdir, '*.json'))):
