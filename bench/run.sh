@@ -10,6 +10,12 @@
 #   gw-minimal      wrk → gantry (openai provider, no auth, no plugins) → fastmock
 #   gw-full         wrk → gantry (master key + jsonl to a file + one regex guardrail) → fastmock
 #   gw-stream       gw-full config, request with "stream": true, at 16 connections only
+#   gw-route10      gw-minimal with 10 deployments in the group (routing cost)
+#   gw-regex        gw-minimal + one regex guardrail (guardrails: section, pre and post call), c=16
+#   gw-pii          gw-minimal + the pii guardrail (every detector, pre and post call), c=16
+#   gw-cache-hit    gw-minimal + the memory cache, the same request every time (all hits), c=16
+#   gw-cache-miss   gw-minimal + the memory cache, a different request every time (lookup + store), c=16
+#                   Compare their CPU per request with gw-minimal's for what each feature costs.
 #
 # Environment:
 #   BENCH_SECONDS      seconds per measured run (default 10)
@@ -37,7 +43,7 @@ RUNS=${BENCH_RUNS:-1}
 CONNECTIONS=${BENCH_CONNECTIONS:-"1 16 64"}
 WRK_THREADS=${BENCH_WRK_THREADS:-1}
 WORKERS=${BENCH_WORKERS:-1}
-SCENARIOS=${BENCH_SCENARIOS:-"direct direct-stream gw-minimal gw-full gw-stream gw-route10"}
+SCENARIOS=${BENCH_SCENARIOS:-"direct direct-stream gw-minimal gw-full gw-stream gw-route10 gw-regex gw-pii gw-cache-hit gw-cache-miss"}
 STREAM_CONNECTIONS=16
 MASTER_KEY=sk-bench-master
 UPSTREAM_KEY=sk-bench-upstream
@@ -182,9 +188,10 @@ timeout 1800 ninja -C "$BUILD" >"$WORK/build.log" 2>&1 || {
 
 # ---- wrk script ----
 
-# write_lua FILE AUTH(0/1) STREAM(0/1): the ~100-byte chat request and a machine-readable summary.
+# write_lua FILE AUTH(0/1) STREAM(0/1) [UNIQUE(0/1)]: the ~100-byte chat request (UNIQUE: a
+# different prompt each time, so no two requests share a cache key) and a machine-readable summary.
 write_lua() {
-    local file=$1 auth=$2 stream=$3 body
+    local file=$1 auth=$2 stream=$3 unique=${4:-0} body
     if ((stream)); then
         body='{"model":"gpt-mock","stream":true,"messages":[{"role":"user","content":"Say hello to the benchmark."}]}'
     else
@@ -197,6 +204,17 @@ write_lua() {
         printf 'wrk.headers["Content-Type"] = "application/json"\n'
         if ((auth)); then
             printf 'wrk.headers["Authorization"] = "Bearer %s"\n' "$MASTER_KEY"
+        fi
+        if ((unique)); then
+            cat <<'LUA'
+local n = 0
+function request()
+    n = n + 1
+    return wrk.format(nil, nil, nil, string.format(
+        '{"model":"gpt-mock","messages":[{"role":"user","content":"Say hello to benchmark %d, %d."}],"max_tokens":16}',
+        n, math.random(1, 1000000000)))
+end
+LUA
         fi
         cat <<'LUA'
 function done(summary, latency, requests)
@@ -233,9 +251,10 @@ start_mock() {
     }
 }
 
-# write_config FILE PORT FULL(0/1)
+# write_config FILE PORT FULL(0/1) [NDEPS] [EXTRA]: EXTRA is YAML appended as it is (a feature's
+# section: guardrails:, plugins:).
 write_config() {
-    local file=$1 port=$2 full=$3 ndeps=${4:-1} dir i
+    local file=$1 port=$2 full=$3 ndeps=${4:-1} extra=${5:-} dir i
     dir=$(dirname "$file")
     {
         echo "model_list:"
@@ -274,16 +293,35 @@ plugins:
           - {name: ssn, pattern: "[0-9]{3}-[0-9]{2}-[0-9]{4}", action: mask}
 EOF
         fi
+        [[ -z $extra ]] || printf '%s\n' "$extra"
     } >"$file"
 }
 
-# start_gantry DIR FULL(0/1): sets GW_PID and GW_PORT.  Retries if the picked port was taken meanwhile.
+EXTRA_REGEX='guardrails:
+  - guardrail_name: ssn
+    litellm_params:
+      guardrail: regex
+      mode: [pre_call, post_call]
+      default_on: true
+      patterns:
+        - {name: ssn, pattern: "[0-9]{3}-[0-9]{2}-[0-9]{4}", action: mask}'
+EXTRA_PII='guardrails:
+  - guardrail_name: pii
+    litellm_params: {guardrail: pii, mode: [pre_call, post_call], default_on: true}'
+EXTRA_CACHE='plugins:
+  load:
+    - plugin: memory
+      config: {ttl: 600, max_bytes: 67108864}'
+
+
+# start_gantry DIR FULL(0/1) [NDEPS] [EXTRA]: sets GW_PID and GW_PORT.  Retries if the picked port
+# was taken meanwhile.
 start_gantry() {
-    local dir=$1 full=$2 ndeps=${3:-1}
+    local dir=$1 full=$2 ndeps=${3:-1} extra=${4:-}
     mkdir -p "$dir"
     for _ in 1 2 3; do
         GW_PORT=$(free_port)
-        write_config "$dir/gantry.yaml" "$GW_PORT" "$full" "$ndeps"
+        write_config "$dir/gantry.yaml" "$GW_PORT" "$full" "$ndeps" "$extra"
         "$GANTRY" --config "$dir/gantry.yaml" >"$dir/gantry.log" 2>&1 &
         GW_PID=$!
         PIDS+=("$GW_PID")
@@ -409,6 +447,8 @@ LUA_PLAIN=$WORK/plain.lua
 LUA_AUTH=$WORK/auth.lua
 LUA_STREAM=$WORK/stream.lua
 LUA_DIRECT_STREAM=$WORK/direct-stream.lua
+LUA_UNIQUE=$WORK/unique.lua
+write_lua "$LUA_UNIQUE" 0 0 1
 write_lua "$LUA_PLAIN" 0 0
 write_lua "$LUA_AUTH" 1 0
 write_lua "$LUA_STREAM" 1 1
@@ -470,6 +510,19 @@ for scenario in $SCENARIOS; do
         for c in $CONNECTIONS; do
             measure gw-route10 "$GW_PID" "$GW_PORT" "$LUA_PLAIN" "$c"
         done
+        stop_pid "$GW_PID"
+        ;;
+    gw-regex | gw-pii | gw-cache-hit | gw-cache-miss)
+        case $scenario in
+        gw-regex) extra=$EXTRA_REGEX lua=$LUA_PLAIN ;;
+        gw-pii) extra=$EXTRA_PII lua=$LUA_PLAIN ;;
+        gw-cache-hit) extra=$EXTRA_CACHE lua=$LUA_PLAIN ;;
+        gw-cache-miss) extra=$EXTRA_CACHE lua=$LUA_UNIQUE ;;
+        esac
+        start_gantry "$WORK/$scenario" 0 1 "$extra"
+        check_answer "$GW_PORT" 0 0
+        warm_up "$GW_PORT" "$lua"
+        measure "$scenario" "$GW_PID" "$GW_PORT" "$lua" "$STREAM_CONNECTIONS"
         stop_pid "$GW_PID"
         ;;
     *)
