@@ -29,6 +29,8 @@ struct hcall {
     gantry_http_cb cb;
     void *arg;
     bool too_large;
+    bool added;        /* on the multi handle (else waiting for `defer`) */
+    uv_timer_t *defer; /* adds the transfer from the loop when curl refused it in a callback */
     char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -44,9 +46,19 @@ static void unlink_call(hcall_t *c)
     r->pending--;
 }
 
+static void timer_closed(uv_handle_t *h)
+{
+    free(h);
+}
+
 static void free_call(hcall_t *c)
 {
-    up_multi_remove(c->r->w->up, c->easy);
+    if (c->defer != NULL) {
+        uv_timer_stop(c->defer);
+        uv_close((uv_handle_t *)c->defer, timer_closed);
+    }
+    if (c->added)
+        up_multi_remove(c->r->w->up, c->easy);
     curl_easy_cleanup(c->easy);
     curl_slist_free_all(c->headers);
     free(c->url);
@@ -79,6 +91,8 @@ static void call_done(up_handle_t *h, CURLcode cc)
         why = "the response exceeded its size limit";
     else if (cc != CURLE_OK)
         why = curl_easy_strerror(cc);
+    if (why == NULL && !c->added)
+        why = "the call could not be started";
     if (why != NULL) {
         if (c->errbuf[0])
             log_msg(LOG_DEBUG, r->id, "side call to %s failed: %s", c->url, c->errbuf);
@@ -108,6 +122,17 @@ static bool header_ok(gantry_str_t s, bool name)
             return false;
     }
     return true;
+}
+
+/* curl refuses new transfers inside its own callbacks (a plugin called from a stream's write
+ * callback, e.g. a guardrail checking a window): the transfer is added from the loop instead. */
+static void on_defer(uv_timer_t *t)
+{
+    hcall_t *c = t->data;
+    if (up_multi_add(c->r->w->up, c->easy, &c->handle) == 0)
+        c->added = true;
+    else
+        call_done(&c->handle, CURLE_FAILED_INIT); /* reports the failure to the plugin */
 }
 
 int hcall_start(req_t *r, const gantry_http_call_t *call, gantry_http_cb cb, void *arg)
@@ -176,8 +201,16 @@ int hcall_start(req_t *r, const gantry_http_call_t *call, gantry_http_cb cb, voi
     curl_easy_setopt(c->easy, CURLOPT_CONNECTTIMEOUT_MS, (long)sc->connect_timeout_ms);
     curl_easy_setopt(c->easy, CURLOPT_TIMEOUT_MS, (long)timeout);
     curl_easy_setopt(c->easy, CURLOPT_PROTOCOLS_STR, "http,https");
-    if (up_multi_add(r->w->up, c->easy, &c->handle) != 0)
-        goto fail;
+    if (up_multi_add(r->w->up, c->easy, &c->handle) == 0) {
+        c->added = true;
+    } else {
+        c->defer = malloc(sizeof *c->defer);
+        if (c->defer == NULL)
+            goto fail;
+        uv_timer_init(&r->w->loop, c->defer);
+        c->defer->data = c;
+        uv_timer_start(c->defer, on_defer, 0, 0);
+    }
     c->next = r->hcalls;
     if (r->hcalls)
         r->hcalls->prev = c;
