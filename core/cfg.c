@@ -7,6 +7,7 @@
 
 #include <gantry/host.h>
 
+#include "cache.h"
 #include "cfg_schema.h"
 #include "log.h"
 #include "util.h"
@@ -598,6 +599,7 @@ static cfg_t *build(cfg_doc_t *doc, const char *path)
     cfg_get_bool(ls, "drop_params", &c->drop_params);
     load_server(c, cfg_map_get(root, "server"));
     load_history(c, cfg_map_get(root, "chat_history"));
+    cache_conf_load(c, ls);
     load_guards(c, cfg_map_get(root, "guardrails"));
     load_plugins(c, cfg_map_get(root, "plugins"));
 
@@ -658,6 +660,7 @@ void cfg_free(cfg_t *c)
         free(c->guards[i].config);
     }
     free(c->guards);
+    cache_conf_free(c);
     free(c->plugins);
     free(c->plugin_path);
     free(c->path);

@@ -67,6 +67,22 @@ typedef struct cfg_guard {
     bool default_on, fail_open, allow_disable;
 } cfg_guard_t;
 
+/*
+ * litellm_settings.cache and cache_params (cache_conf.c): the cache instance LiteLLM's config asks
+ * for, and the rules every cache instance follows (also those from plugins.load).
+ */
+typedef struct cfg_cache {
+    bool enabled;            /* litellm_settings.cache: true creates the instance below */
+    const cfg_node_t *node;  /* cache_params, else litellm_settings.cache: for messages */
+    const char *type;        /* cache_params.type: "local" or "redis" */
+    const char *plugin;      /* the plugin serving the type: "memory" or "redis" */
+    cfg_node_t *plugin_conf; /* the cache_params keys the plugin takes (malloc'd map), or NULL */
+    const char *namespace_;  /* part of every key; NULL: none */
+    bool default_off;        /* mode: default_off - only requests with cache: {"use-cache": true} */
+    bool shared;             /* scope: shared - callers share entries (default: per team) */
+    unsigned endpoints;      /* supported_call_types as bits (1u << gantry_endpoint_t) */
+} cfg_cache_t;
+
 /* chat_history: conversations kept per key (hist.c). */
 typedef struct cfg_history {
     bool enabled;
@@ -97,6 +113,7 @@ typedef struct cfg {
     cfg_history_t history;             /* chat_history: */
     cfg_guard_t *guards;               /* guardrails: */
     size_t nguards;
+    cfg_cache_t cache;                 /* litellm_settings.cache / cache_params */
 } cfg_t;
 
 /* Load and check a file; NULL when it cannot even be parsed.  Check cfg_error_count() after. */

@@ -352,6 +352,25 @@ gen_t *gen_build(cfg_t *cfg, unsigned nworkers)
         in->guard_allow_disable = gd->allow_disable;
     }
 
+    /* litellm_settings.cache: the cache instance LiteLLM's config asks for (cache_conf.c). */
+    if (cfg->cache.enabled) {
+        const cfg_cache_t *cc = &cfg->cache;
+        plugin_t *pl = load_or_report(cc->plugin, cc->node);
+        bool taken = false;
+        for (size_t k = 0; pl != NULL && k < g->ninsts && !taken; k++)
+            taken = strcmp(g->insts[k]->name, "cache") == 0;
+        if (pl != NULL && (pl->desc->kind != GANTRY_KIND_CACHE || taken)) {
+            if (taken)
+                cfg_error(cc->node, "a plugin instance named 'cache' already exists (plugins.load)");
+            else
+                cfg_error(cc->node, "plugin '%s' is not a cache plugin", cc->plugin);
+            plugin_release(pl);
+        } else if (pl != NULL &&
+                   add_instance(g, pl, "cache", cc->plugin_conf, cc->node, 0) == NULL) {
+            plugin_release(pl);
+        }
+    }
+
     g->deps = calloc(cfg->ndeps + 1, sizeof *g->deps);
     for (size_t i = 0; i < cfg->ndeps; i++) {
         const cfg_deployment_t *cd = &cfg->deps[i];

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "api.h"
+#include "cache.h"
 #include "guard.h"
 #include "hist.h"
 #include "host.h"
@@ -179,37 +180,6 @@ static gantry_action_t run_list(req_t *r, gantry_kind_t kind)
             return act;
     }
     return GANTRY_CONTINUE;
-}
-
-/* Fields that do not change the answer, left out of the cache key. */
-static bool key_ignored(const char *k)
-{
-    static const char *const ignored[] = {"stream", "stream_options",  "user",      "metadata",
-                                          "cache",  "guardrails",      "fallbacks", "num_retries",
-                                          "tags",   "request_timeout", NULL};
-    for (const char *const *p = ignored; *p; p++) {
-        if (strcmp(*p, k) == 0)
-            return true;
-    }
-    return false;
-}
-
-static bool compute_cache_key(req_t *r)
-{
-    buf_t b = {0};
-    bool ok = buf_append(&b, r->group->name, strlen(r->group->name)) == 0;
-    for (cJSON *m = r->body->child; ok && m != NULL; m = m->next) {
-        if (key_ignored(m->string) || strcmp(m->string, "model") == 0)
-            continue;
-        char *v = cJSON_PrintUnformatted(m);
-        ok = v != NULL && buf_append(&b, "\n", 1) == 0 && buf_appendz(&b, m->string) == 0 &&
-             buf_append(&b, "=", 1) == 0 && buf_appendz(&b, v) == 0;
-        cJSON_free(v);
-    }
-    if (ok)
-        sha256_hex(b.ptr, b.len, r->cache_key);
-    buf_free(&b);
-    return ok;
 }
 
 /* ---- attempts, retries, fallbacks ---- */
@@ -498,20 +468,7 @@ static void send_response(req_t *r)
      * store's single queue) always finds this one. */
     if (r->hist != NULL)
         hist_finish(r);
-    size_t ncache = r->gen->nkind[GANTRY_KIND_CACHE];
-    if (r->cacheable && !r->cache_hit && ncache > 0) {
-        char *v = r->resp_raw ? NULL : cJSON_PrintUnformatted(r->resp);
-        gantry_str_t key = {r->cache_key, 64};
-        gantry_str_t val =
-            v ? (gantry_str_t){v, strlen(v)} : (gantry_str_t){r->resp_raw, r->resp_raw_len};
-        if (val.ptr != NULL) {
-            for (size_t i = 0; i < ncache; i++) {
-                inst_t *in = r->gen->by_kind[GANTRY_KIND_CACHE][i];
-                in->ops->store(r, in->state, wstate(r, in), key, val, 0);
-            }
-        }
-        cJSON_free(v);
-    }
+    cache_response(r); /* stores the answer, or reports a hit as costing nothing */
     if (r->resp_raw != NULL && r->api->native) {
         /* The upstream's answer, untouched by any plugin: send its bytes as they came. */
         r->phase = PH_SENT;
@@ -723,22 +680,30 @@ static void run(req_t *r)
             }
             if (!r->cache_keyed) {
                 r->cache_keyed = true;
-                r->cacheable =
-                    !r->stream && r->gen->nkind[GANTRY_KIND_CACHE] > 0 && compute_cache_key(r);
-            }
-            if (r->cacheable) {
-                act = run_list(r, GANTRY_KIND_CACHE);
-                if (act == GANTRY_PAUSE)
-                    return;
-                if (act == GANTRY_FAIL) {
+                if (!cache_begin(r)) { /* an invalid cache control */
                     pipe_fail(r);
                     return;
                 }
-                if (r->cache_hit) {
-                    r->phase = PH_RESPONSE;
-                    r->pidx = 0;
-                    break;
-                }
+            }
+            /* An entry refused by the request (s-maxage) answers RESPOND without a hit: ask the
+             * next cache. */
+            act = GANTRY_RESPOND;
+            while (r->cache_lookup && !r->cache_hit && act == GANTRY_RESPOND)
+                act = run_list(r, GANTRY_KIND_CACHE);
+            if (act == GANTRY_PAUSE)
+                return;
+            if (act == GANTRY_FAIL) {
+                pipe_fail(r);
+                return;
+            }
+            if (r->cache_hit && r->stream) {
+                cache_replay(r);
+                return;
+            }
+            if (r->cache_hit) {
+                r->phase = PH_RESPONSE;
+                r->pidx = 0;
+                break;
             }
             r->phase = PH_GUARD_PRE;
             r->pidx = 0;
@@ -815,17 +780,7 @@ static void run(req_t *r)
 
 int pipe_cache_hit(req_t *r, const char *value, size_t len)
 {
-    cJSON *resp = cJSON_ParseWithLength(value, len);
-    if (!cJSON_IsObject(resp)) {
-        cJSON_Delete(resp);
-        return GANTRY_EPARSE; /* a corrupt entry is a miss */
-    }
-    cJSON_Delete(r->resp);
-    r->resp = resp;
-    r->resp_raw = arena_strndup(&r->arena, value, len);
-    r->resp_raw_len = r->resp_raw ? len : 0;
-    r->cache_hit = true;
-    return GANTRY_OK;
+    return cache_take_hit(r, value, len);
 }
 
 /* ---- upstream results ---- */
@@ -1008,6 +963,8 @@ int pipe_stream_chunk(req_t *r, cJSON *chunk, const char *raw, size_t raw_len)
     }
     if (r->hist != NULL)
         hist_chunk(r, chunk); /* what the client sees, after the guardrails */
+    if (r->cache_store)
+        cache_chunk(r, chunk); /* the same, for the cache */
     if (!r->include_usage && usage != NULL) {
         /* The usage chunk was asked for by the gateway, not the client: keep it to ourselves. */
         const cJSON *choices = cJSON_GetObjectItemCaseSensitive(chunk, "choices");
@@ -1061,6 +1018,8 @@ void pipe_stream_end(req_t *r)
     pipe_attempt_end(r, true);
     if (r->hist != NULL && !r->failed)
         hist_finish(r); /* before the last bytes go out: see send_response() */
+    if (r->cache_store && !r->failed)
+        cache_stream_done(r);
     buf_t b = {0};
     r->api->stream_end(r, &b);
     r->phase = PH_SENT;

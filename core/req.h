@@ -156,6 +156,13 @@ struct gantry_req {
 
     /* The client API's per-request state (e.g. Anthropic stream translation), in the arena. */
     void *api_state;
+
+    /* cache controls of this request (cache.c) and its streamed answer being assembled */
+    bool cache_lookup;        /* the cache plugins are asked (not no-cache, mode, call type) */
+    bool cache_store;         /* the answer is stored (not no-store, ...); cleared once stored */
+    uint32_t cache_ttl_s;     /* the request's cache.ttl; 0: the cache's own default */
+    int64_t cache_max_age_ms; /* cache.s-maxage: older entries are no hit; -1: any age */
+    struct cache_acc *cache_acc;
 };
 
 /* Create a request for an h2o request on worker w (takes a generation reference). */

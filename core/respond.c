@@ -50,10 +50,11 @@ void resp_add_common_headers(req_t *r)
     add_header(r, H2O_STRLIT("x-gantry-overhead-duration-ms"), ov, (size_t)n);
     if (r->guardrails_len > 0)
         add_header(r, H2O_STRLIT("x-gantry-applied-guardrails"), r->guardrails, r->guardrails_len);
-    if (r->cache_hit) {
+    /* The key on misses too: it is what /cache/delete takes. */
+    if (r->cache_hit)
         add_header(r, H2O_STRLIT("x-gantry-cache-hit"), H2O_STRLIT("true"));
+    if (r->cacheable && r->cache_key[0] != '\0')
         add_header(r, H2O_STRLIT("x-gantry-cache-key"), r->cache_key, strlen(r->cache_key));
-    }
     for (req_hdr_t *hd = r->hdrs; hd != NULL; hd = hd->next)
         add_header(r, hd->name, hd->name_len, hd->value.ptr, hd->value.len);
 }

@@ -21,6 +21,9 @@ int health_live(worker_t *w, h2o_req_t *h);
 int health_ready(worker_t *w, h2o_req_t *h);
 int health_full(worker_t *w, h2o_req_t *h);
 int routes_not_found(worker_t *w, h2o_req_t *h);
+/* GET /cache/ping and POST /cache/delete (cache_api.c). */
+int cache_route_ping(worker_t *w, h2o_req_t *h);
+int cache_route_delete(worker_t *w, h2o_req_t *h);
 
 /* Background health checks on worker w (worker 0), for the generation it serves. */
 void health_bg_start(worker_t *w, gen_t *g);

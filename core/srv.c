@@ -47,6 +47,7 @@ static const struct {
     {"/v1/completions", api_openai_completions}, {"/completions", api_openai_completions},
     {"/chat-history", hist_route_messages},    {"/bedrock/chat-history", hist_route_bedrock},
     {"/session-ids", hist_route_sessions},
+    {"/cache/ping", cache_route_ping},         {"/cache/delete", cache_route_delete},
     {"/v1/messages", api_anthropic_messages},
     {"/v1/messages/count_tokens", api_anthropic_count_tokens},
     {"/health/liveliness", health_live},       {"/health/liveness", health_live},

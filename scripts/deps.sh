@@ -5,7 +5,8 @@ set -euo pipefail
 
 pkgs=(build-essential meson ninja-build pkg-config python3 curl ca-certificates openssl
       libh2o-dev libuv1-dev libcyaml-dev libyaml-dev libcjson-dev libcurl4-openssl-dev
-      libsqlite3-dev libssl-dev libmimalloc-dev tzdata clang libclang-rt-14-dev wrk)
+      libsqlite3-dev libssl-dev libmimalloc-dev tzdata clang libclang-rt-14-dev wrk
+      libhiredis-dev redis-server)
 # Node.js runs the client-SDK tests; any distribution of node >= 18 with npm will do.
 command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || pkgs+=(nodejs npm)
 

@@ -280,6 +280,21 @@ mc_put_result_t mc_put(mc_cache_t *c, const char *key, size_t key_len, const cha
     return MC_STORED;
 }
 
+bool mc_del(mc_cache_t *c, const char *key, size_t key_len)
+{
+    uint64_t hash = hash_key(key, key_len);
+    mc_shard_t *s = shard_of(c, hash);
+    mc_entry_t *e;
+
+    pthread_mutex_lock(&s->lock);
+    e = *find_slot(s, hash, key, key_len);
+    if (e != NULL)
+        remove_entry(s, e);
+    pthread_mutex_unlock(&s->lock);
+    c->host->mem_free(e); /* outside the lock, as everywhere else */
+    return e != NULL;
+}
+
 void mc_stats(mc_cache_t *c, mc_stats_t *out)
 {
     memset(out, 0, sizeof(*out));

@@ -3,6 +3,8 @@
  */
 #include "memory_int.h"
 
+#include <stdio.h>
+
 typedef struct hit_ctx {
     const gantry_host_t *host;
     gantry_req_t *req;
@@ -59,4 +61,28 @@ void mc_store(gantry_req_t *req, void *state, void *worker_state, gantry_str_t k
         host->log(mc->self, req, GANTRY_LOG_WARN, "response not cached: out of memory");
         break;
     }
+}
+
+void mc_remove(gantry_req_t *req, void *state, void *worker_state, gantry_str_t key)
+{
+    mc_instance_t *mc = state;
+
+    (void)req;
+    (void)worker_state;
+    if (key.ptr != NULL && key.len > 0)
+        mc_del(&mc->cache, key.ptr, key.len);
+}
+
+/* Process memory cannot be unreachable: always healthy, with the numbers as the detail. */
+int mc_health(void *state, void *worker_state, char *detail, size_t len)
+{
+    mc_instance_t *mc = state;
+    mc_stats_t st;
+
+    (void)worker_state;
+    mc_stats(&mc->cache, &st);
+    if (detail != NULL && len > 0)
+        snprintf(detail, len, "%zu entries, %zu bytes; hits=%llu misses=%llu", st.count, st.bytes,
+                 (unsigned long long)st.hits, (unsigned long long)st.misses);
+    return GANTRY_OK;
 }

@@ -113,6 +113,8 @@ static const gantry_ops_t mc_ops = {
     .destroy = mc_destroy,
     .lookup = mc_lookup,
     .store = mc_store,
+    .remove = mc_remove,
+    .health = mc_health,
 };
 
 static const gantry_plugin_desc_t mc_desc = {

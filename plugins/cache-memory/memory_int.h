@@ -84,6 +84,8 @@ mc_get_result_t mc_get(mc_cache_t *c, const char *key, size_t key_len, int64_t n
                        mc_copy_fn copy, void *arg);
 mc_put_result_t mc_put(mc_cache_t *c, const char *key, size_t key_len, const char *value,
                        size_t val_len, int64_t expires_us, int64_t now_us);
+/* Remove an entry; false when there was none. */
+bool mc_del(mc_cache_t *c, const char *key, size_t key_len);
 void mc_stats(mc_cache_t *c, mc_stats_t *out);
 size_t mc_entry_charge(size_t key_len, size_t val_len);
 
@@ -99,5 +101,7 @@ typedef struct mc_instance {
 gantry_action_t mc_lookup(gantry_req_t *req, void *state, void *worker_state, gantry_str_t key);
 void mc_store(gantry_req_t *req, void *state, void *worker_state, gantry_str_t key,
               gantry_str_t value, uint32_t ttl_s);
+void mc_remove(gantry_req_t *req, void *state, void *worker_state, gantry_str_t key);
+int mc_health(void *state, void *worker_state, char *detail, size_t len);
 
 #endif

@@ -112,6 +112,28 @@ static void test_ttl(void)
     mc_cache_fini(&c);
 }
 
+static void test_del(void)
+{
+    mc_cache_t c;
+    got_t g;
+    mc_stats_t st;
+
+    CHECK(mc_cache_init(&c, &stub_host, 2, 1 << 20, 100) == GANTRY_OK);
+    put(&c, "x", "X", 100, 0);
+    put(&c, "y", "Y", 100, 0);
+    CHECK(mc_del(&c, "x", 1));
+    CHECK(!mc_del(&c, "x", 1));
+    CHECK(!mc_del(&c, "never", 5));
+    CHECK(get(&c, "x", 1, &g) == MC_MISS);
+    CHECK(get(&c, "y", 1, &g) == MC_HIT && strcmp(g.buf, "Y") == 0);
+    mc_stats(&c, &st);
+    CHECK(st.count == 1 && st.bytes == mc_entry_charge(1, 1));
+    /* A removed key can be stored again. */
+    put(&c, "x", "X2", 100, 1);
+    CHECK(get(&c, "x", 1, &g) == MC_HIT && strcmp(g.buf, "X2") == 0);
+    mc_cache_fini(&c);
+}
+
 static void test_byte_bound(void)
 {
     mc_cache_t c;
@@ -219,6 +241,7 @@ int main(void)
 {
     test_lru_order();
     test_ttl();
+    test_del();
     test_byte_bound();
     test_growth();
     test_threads();
