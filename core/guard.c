@@ -169,7 +169,7 @@ static void block(req_t *r)
 {
     guard_state_t *g = r->guard;
     if (!r->failed)
-        req_set_error(r, 400, GANTRY_ERR_GUARDRAIL, "invalid_request_error", "guardrail_violation",
+        req_set_error(r, 400, GANTRY_ERR_GUARDRAIL, "guardrail_violation", "guardrail_blocked",
                       NULL, "A guardrail blocked the request.");
     if (r->paused && r->phase != PH_UPSTREAM) {
         /* Another plugin is mid-call; its resume() fails the request (pipe_resume). */

@@ -250,12 +250,12 @@ gantry_action_t rx_fail(gantry_req_t *req, const rx_instance_t *rx, rx_result_t 
     case RX_BLOCKED:
         rx_note(req, rx);
         return host->req_fail(
-            req, 400, GANTRY_ERR_GUARDRAIL, "invalid_request_error", "guardrail_violation",
+            req, 400, GANTRY_ERR_GUARDRAIL, "guardrail_violation", "pattern_matched",
             "%s blocked by guardrail '%s': matched pattern '%s'", what, rx->name, hit->name);
     case RX_TOO_MANY:
         rx_note(req, rx);
         return host->req_fail(
-            req, 400, GANTRY_ERR_GUARDRAIL, "invalid_request_error", "guardrail_violation",
+            req, 400, GANTRY_ERR_GUARDRAIL, "guardrail_violation", "pattern_matched",
             "%s blocked by guardrail '%s': pattern '%s' matched more than %d times", what, rx->name,
             hit->name, RX_MAX_MATCHES);
     case RX_ERROR:

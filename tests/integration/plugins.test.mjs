@@ -101,7 +101,7 @@ describe('plugins: jsonl, regex, memory', () => {
         const r = await chat(gw, { model: 'gpt-mock', messages: userMessage(`this is forbidden ${m}`) },
                              { headers: { 'x-request-id': requestId } });
         assert.equal(r.status, 400, r.text);
-        assertOpenAIError(assert, r.json, { code: 'guardrail_violation' });
+        assertOpenAIError(assert, r.json, { code: 'pattern_matched' });
         assert.match(r.headers.get('x-gantry-applied-guardrails') ?? '', /regex/,
                      'x-gantry-applied-guardrails names the regex guardrail');
         assert.equal((await mock.requests({ contains: m })).length, 0, 'the blocked prompt never reached the mock');
@@ -159,7 +159,7 @@ describe('plugins: jsonl, regex, memory', () => {
         const m = marker('block-stream');
         const r = await chat(gw, { model: 'gpt-mock', messages: userMessage(`forbidden ${m}`), stream: true });
         assert.equal(r.status, 400, r.text);
-        assertOpenAIError(assert, r.json, { code: 'guardrail_violation' });
+        assertOpenAIError(assert, r.json, { code: 'pattern_matched' });
         assert.equal((await mock.requests({ contains: m })).length, 0);
     });
 

@@ -199,9 +199,9 @@ guardrail_header() {
 
 chat '{"model":"hello","messages":[{"role":"user","content":"I would like a banana, please"}]}'
 if [ "$code" = 400 ]; then ok "a prompt with the word: 400"; else fail "a prompt with the word: $code $body"; fi
-if grep -q '"code": *"guardrail_violation"' <<<"$body" &&
-    grep -q '"type": *"invalid_request_error"' <<<"$body"; then
-    ok "the 400 says invalid_request_error / guardrail_violation"
+if grep -q '"code": *"blocked_word"' <<<"$body" &&
+    grep -q '"type": *"guardrail_violation"' <<<"$body"; then
+    ok "the 400 says guardrail_violation / blocked_word"
 else
     fail "the 400 body: $body"
 fi

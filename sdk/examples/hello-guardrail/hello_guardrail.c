@@ -94,8 +94,8 @@ static gantry_action_t hello_check_request(gantry_req_t *req, void *state, void 
         /* Noted before failing, so the client can tell which guardrail answered. */
         host->req_note_guardrail(req, h->name);
         /* The word itself is not echoed: the configuration is not the client's business. */
-        return host->req_fail(req, 400, GANTRY_ERR_GUARDRAIL, "invalid_request_error",
-                              "guardrail_violation",
+        return host->req_fail(req, 400, GANTRY_ERR_GUARDRAIL, "guardrail_violation",
+                              "blocked_word",
                               "Request blocked by guardrail '%s': the prompt contains a blocked word",
                               h->name);
     }
