@@ -355,22 +355,34 @@ bool cache_begin(req_t *r)
 
 /* ---- entries ---- */
 
-int cache_take_hit(req_t *r, const char *value, size_t len)
+bool cache_entry_parse(const char *value, size_t len, int64_t *created_ms, const char **raw,
+                       size_t *raw_len)
 {
-    if (r->phase != PH_CACHE_LOOKUP || !r->cache_lookup || r->cache_hit)
-        return GANTRY_ESTATE;
     size_t hl = sizeof ENVELOPE_HEAD - 1, bl = sizeof ENVELOPE_BODY - 1;
     if (value == NULL || len < hl + bl + 3 || memcmp(value, ENVELOPE_HEAD, hl) != 0 ||
         value[len - 1] != '}')
-        return GANTRY_EPARSE; /* not an entry of ours: a miss */
+        return false; /* not an entry of ours */
     size_t i = hl;
     int64_t created = 0;
     while (i < len && value[i] >= '0' && value[i] <= '9' && created < INT64_MAX / 10 - 10)
         created = created * 10 + (value[i++] - '0');
     if (i == hl || len - i < bl + 1 || memcmp(value + i, ENVELOPE_BODY, bl) != 0)
-        return GANTRY_EPARSE;
-    const char *raw = value + i + bl;
-    size_t raw_len = len - (i + bl) - 1;
+        return false;
+    *created_ms = created;
+    *raw = value + i + bl;
+    *raw_len = len - (i + bl) - 1;
+    return true;
+}
+
+int cache_take_hit(req_t *r, const char *value, size_t len)
+{
+    if (r->phase != PH_CACHE_LOOKUP || !r->cache_lookup || r->cache_hit)
+        return GANTRY_ESTATE;
+    int64_t created;
+    const char *raw;
+    size_t raw_len;
+    if (!cache_entry_parse(value, len, &created, &raw, &raw_len))
+        return GANTRY_EPARSE; /* not an entry of ours: a miss */
     if (r->cache_max_age_ms >= 0 && unix_ms() - created > r->cache_max_age_ms)
         return GANTRY_OK; /* older than the request accepts (s-maxage): not served */
     cJSON *resp = cJSON_ParseWithLength(raw, raw_len);

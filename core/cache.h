@@ -20,6 +20,7 @@
 #include <cJSON.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "cfg.h"
 
@@ -40,6 +41,10 @@ void cache_conf_free(cfg_t *c);
  * with r->err set (400 naming the field) when a control is invalid.
  */
 bool cache_begin(req_t *r);
+/* Split an entry (bytes from a cache backend, possibly another gateway's or corrupt) into its
+ * creation time and the response text inside; false when it is not an entry of ours. */
+bool cache_entry_parse(const char *value, size_t len, int64_t *created_ms, const char **raw,
+                       size_t *raw_len);
 /* host->cache_hit(): a cache plugin found `value` (an entry written by cache_store_value()).
  * GANTRY_OK whether or not it is served (an entry older than s-maxage is quietly not a hit). */
 int cache_take_hit(req_t *r, const char *value, size_t len);
