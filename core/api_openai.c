@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "gov.h"
 #include "api.h"
 #include "log.h"
 #include "oai_parse.h"
@@ -221,6 +222,8 @@ static void op_models(req_t *r)
     cJSON *data = cJSON_AddArrayToObject(root, "data");
     int64_t created = srv.started_unix_ms / 1000;
     for (size_t i = 0; i < g->ngroups; i++) {
+        if (r->gov != NULL && !gov_model_visible(r, g->groups[i].name))
+            continue; /* a virtual key sees the models it may call */
         cJSON *m = cJSON_CreateObject();
         cJSON_AddStringToObject(m, "id", g->groups[i].name);
         cJSON_AddStringToObject(m, "object", "model");

@@ -388,7 +388,7 @@ static void load_server(cfg_t *c, const cfg_node_t *s)
     v->idle_timeout_ms = 300000;
     v->drain_timeout_ms = 30000;
     v->client_timeout_ms = 30000;
-    c->database = ":memory:";
+    c->database = NULL; /* general_settings.database_url, or gantry.db beside the config */
     if (s == NULL)
         return;
     const char *db = cfg_get_str(s, "database");
@@ -571,6 +571,42 @@ static char *dir_of(const char *path)
     return strndup(path, (size_t)(slash - path));
 }
 
+/*
+ * The database: server.database when given (a plain path or :memory:), else LiteLLM's
+ * general_settings.database_url - sqlite:///rel.db is relative to the config's directory,
+ * sqlite:////abs.db absolute - else gantry.db beside the config.
+ */
+static void load_database(cfg_t *c, const cfg_node_t *gs)
+{
+    if (c->database != NULL)
+        return;
+    const cfg_node_t *n = cfg_map_get(gs, "database_url");
+    const char *url = cfg_get_str(gs, "database_url");
+    const char *rel = "gantry.db";
+    if (url != NULL) {
+        if (strcmp(url, ":memory:") == 0 || strcmp(url, "sqlite://:memory:") == 0) {
+            c->database = ":memory:";
+            return;
+        }
+        if (strncmp(url, "sqlite:///", 10) != 0 || url[10] == '\0') {
+            cfg_error(n, "database_url: only SQLite is built in (sqlite:///relative/path.db or "
+                         "sqlite:////absolute/path.db)");
+            c->database = ":memory:";
+            return;
+        }
+        rel = url + 10;
+        if (*rel == '/') {
+            c->database = rel;
+            return;
+        }
+    }
+    size_t len = strlen(c->dir) + strlen(rel) + 2;
+    c->database_buf = malloc(len);
+    if (c->database_buf != NULL)
+        snprintf(c->database_buf, len, "%s/%s", c->dir, rel);
+    c->database = c->database_buf != NULL ? c->database_buf : ":memory:";
+}
+
 static cfg_t *build(cfg_doc_t *doc, const char *path)
 {
     cfg_t *c = calloc(1, sizeof *c);
@@ -583,6 +619,7 @@ static cfg_t *build(cfg_doc_t *doc, const char *path)
         cfg_error(root, "the configuration must be a map (model_list:, general_settings:, ...)");
         load_server(c, NULL);
         load_history(c, NULL);
+        load_database(c, NULL);
         return c;
     }
     cfg_check_map(root, "the configuration", cfg_top_fields, NULL);
@@ -612,6 +649,7 @@ static cfg_t *build(cfg_doc_t *doc, const char *path)
     } else {
         c->master_key_node = NULL;
     }
+    load_database(c, gs);
 
     const cfg_node_t *ml = cfg_map_get(root, "model_list");
     if (ml != NULL && ml->kind == CFG_SEQ) {
@@ -665,6 +703,7 @@ void cfg_free(cfg_t *c)
     free(c->plugin_path);
     free(c->path);
     free(c->dir);
+    free(c->database_buf);
     cfg_doc_free(c->doc);
     free(c);
 }

@@ -109,7 +109,8 @@ typedef struct cfg {
         default_timeout_ms; /* router_settings.timeout / litellm_settings.request_timeout (600 s) */
     int64_t default_stream_timeout_ms; /* router_settings.stream_timeout; -1: the timeout */
     bool drop_params;                  /* litellm_settings.drop_params */
-    const char *database;              /* server.database: SQLite file (":memory:" default) */
+    const char *database;              /* SQLite file: server.database, database_url, gantry.db */
+    char *database_buf;                /* ... when it had to be built */
     cfg_history_t history;             /* chat_history: */
     cfg_guard_t *guards;               /* guardrails: */
     size_t nguards;

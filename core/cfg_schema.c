@@ -65,7 +65,7 @@ const gantry_conf_field_t cfg_history_fields[] = {
 
 const gantry_conf_field_t cfg_general_fields[] = {
     {"master_key", S, SEC, "admin key; when set every API call needs a valid key"},
-    {"database_url", S, SEC | IGN, NULL},
+    {"database_url", S, 0, "sqlite:///gantry.db (relative to the config) or sqlite:////abs.db"},
     {"database_connection_pool_limit", I, IGN, NULL},
     {"database_connection_timeout", A, IGN, NULL},
     {"allow_requests_on_db_unavailable", B, IGN, NULL},

@@ -7,6 +7,7 @@
 #include "api.h"
 #include "cache.h"
 #include "guard.h"
+#include "gov_int.h"
 #include "hist.h"
 #include "host.h"
 #include "log.h"
@@ -83,7 +84,9 @@ void pipe_start(req_t *r, pipe_op_fn op)
                 return;
             }
         }
-        if (n > 0 && !r->has_principal) {
+        if (!gov_authenticate(r)) {
+            pipe_fail(r); /* a virtual key that is unknown, expired, blocked, ... */
+        } else if (n > 0 && !r->has_principal) {
             fail(r, 401, GANTRY_ERR_AUTH, "invalid_request_error", "invalid_api_key",
                  "Invalid or missing API key. Pass it as 'Authorization: Bearer <key>'.");
         } else {
@@ -631,6 +634,10 @@ static void run(req_t *r)
                 pipe_fail(r);
                 return;
             }
+            if (!gov_authenticate(r)) {
+                pipe_fail(r);
+                return;
+            }
             if (r->gen->nkind[GANTRY_KIND_AUTH] > 0 && !r->has_principal) {
                 fail(r, 401, GANTRY_ERR_AUTH, "invalid_request_error", "invalid_api_key",
                      "Invalid or missing API key. Pass it as 'Authorization: Bearer <key>'.");
@@ -642,8 +649,12 @@ static void run(req_t *r)
         case PH_POLICY:
             if (r->gen->policies != NULL && !apply_policies(r))
                 return;
-            if (r->group == NULL)
-                r->group = gen_group(r->gen, r->model.ptr, r->model.len);
+            if (r->group == NULL) {
+                /* A team's model_aliases name another group for its keys. */
+                const char *alias = gov_model_alias(r, r->model.ptr, r->model.len);
+                r->group = alias ? gen_group(r->gen, alias, strlen(alias))
+                                 : gen_group(r->gen, r->model.ptr, r->model.len);
+            }
             if (r->group == NULL) {
                 char msg[320];
                 snprintf(msg, sizeof msg,
@@ -660,6 +671,11 @@ static void run(req_t *r)
                     r->req_num_retries = (int)nr->valuedouble;
             }
             if (!guard_select(r)) {
+                pipe_fail(r);
+                return;
+            }
+            /* Model access, budgets and rate limits of the caller's key, team, user, ... */
+            if (!gov_model_allowed(r, r->group->name) || !gov_admit(r)) {
                 pipe_fail(r);
                 return;
             }
@@ -1039,6 +1055,7 @@ void pipe_continue(req_t *r)
 
 void pipe_log(req_t *r)
 {
+    gov_finish(r); /* spend, token counts for the limits, references */
     guard_log_copy(r); /* logging_only guardrails mask what the loggers see */
     size_t n = r->gen->nkind[GANTRY_KIND_LOGGER];
     for (size_t i = 0; i < n; i++) {

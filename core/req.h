@@ -154,6 +154,8 @@ struct gantry_req {
     int64_t t_start, t_up_start, t_up_total, t_first, t_end, start_unix_ms;
     int64_t prompt_tokens, completion_tokens, total_tokens, cached_tokens;
 
+    struct gov_ctx *gov; /* governance: the caller's entities, limits and spend (gov_req.c) */
+
     /* The client API's per-request state (e.g. Anthropic stream translation), in the arena. */
     void *api_state;
 

@@ -25,6 +25,10 @@ int routes_not_found(worker_t *w, h2o_req_t *h);
 int cache_route_ping(worker_t *w, h2o_req_t *h);
 int cache_route_delete(worker_t *w, h2o_req_t *h);
 
+/* LiteLLM's management and spend routes (gov_api.c): every path gov_is_route() claims. */
+bool gov_is_route(const char *path, size_t len);
+int gov_route(worker_t *w, h2o_req_t *h);
+
 /* Background health checks on worker w (worker 0), for the generation it serves. */
 void health_bg_start(worker_t *w, gen_t *g);
 void health_bg_stop(void);

@@ -15,6 +15,7 @@
 
 #include "log.h"
 #include "req.h"
+#include "gov.h"
 #include "hist.h"
 #include "routes.h"
 #include "store.h"
@@ -70,6 +71,8 @@ static int on_req(h2o_handler_t *self, h2o_req_t *h)
     static const char bedrock[] = "/bedrock/model/";
     if (p.len > sizeof bedrock - 1 && memcmp(p.base, bedrock, sizeof bedrock - 1) == 0)
         return api_bedrock(w, h);
+    if (gov_is_route(p.base, p.len))
+        return gov_route(w, h);
     return routes_not_found(w, h);
 }
 
@@ -326,7 +329,7 @@ int srv_run(cfg_t *cfg, gen_t *gen, unsigned nworkers)
         w->up = up_multi_new(&w->loop);
         uv_async_init(&w->loop, &w->wake, on_wake);
         w->wake.data = w;
-        if (store_worker_init(w) != 0) {
+        if (store_worker_init(w) != 0 || gov_worker_init(w) != 0) {
             log_error("worker %u cannot set up its database completions", i);
             return 1;
         }
@@ -378,10 +381,12 @@ int srv_run(cfg_t *cfg, gen_t *gen, unsigned nworkers)
     for (unsigned i = 0; i < nworkers; i++) {
         worker_t *w = &srv.workers[i];
         up_multi_free(w->up);
+        gov_worker_fini(w);
         uv_run(&w->loop, UV_RUN_NOWAIT);
     }
     /* The store thread first (nothing completes after this), then what it left for the workers. */
     store_close();
+    gov_shutdown();
     for (unsigned i = 0; i < nworkers; i++) {
         store_worker_fini(&srv.workers[i]);
         uv_run(&srv.workers[i].loop, UV_RUN_NOWAIT); /* the async handle's close */

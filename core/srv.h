@@ -36,6 +36,9 @@ typedef struct worker {
     _Atomic(struct store_job *) store_done;    /* pushed by the store thread */
     bool store_ready;
     gen_t *gen; /* the generation this worker initialised plugins for */
+    struct gov_snap *gov_snap; /* gov_dir.c: the directory snapshot this worker holds */
+    uv_timer_t gov_timer;
+    bool gov_timer_on;
     uint64_t rng;
 } worker_t;
 

@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "db.h"
+#include "gov.h"
 #include "log.h"
 #include "srv.h"
 #include "util.h"
@@ -24,18 +26,10 @@ static struct {
     bool open;
 } st;
 
-/* The schema of every module that keeps data here.  Idempotent: run at every start. */
-static const char schema[] =
-    "PRAGMA journal_mode=WAL;"
-    "PRAGMA synchronous=NORMAL;"
-    "PRAGMA foreign_keys=ON;"
-    "CREATE TABLE IF NOT EXISTS chat_sessions ("
-    "  session_id TEXT PRIMARY KEY,"
-    "  owner TEXT NOT NULL,"          /* principal id of the key that created it */
-    "  messages TEXT NOT NULL,"       /* JSON array of canonical (OpenAI) messages */
-    "  created_ms INTEGER NOT NULL,"
-    "  updated_ms INTEGER NOT NULL);"
-    "CREATE INDEX IF NOT EXISTS chat_sessions_owner ON chat_sessions(owner, updated_ms);";
+/* Set on every connection; the tables come from the migrations (db.c). */
+static const char pragmas[] = "PRAGMA journal_mode=WAL;"
+                              "PRAGMA synchronous=NORMAL;"
+                              "PRAGMA foreign_keys=ON;";
 
 /* Pop everything queued, oldest first. */
 static store_job_t *take_all(_Atomic(store_job_t *) *head)
@@ -74,14 +68,26 @@ static void *store_main(void *arg)
     (void)arg;
     for (;;) {
         sem_wait(&st.wake);
-        store_job_t *j = take_all(&st.queue);
-        while (j != NULL) {
-            store_job_t *next = j->next;
+        /* Everything queued meanwhile runs in one transaction: one WAL commit for many spend
+         * rows.  A job that must be all-or-nothing uses a SAVEPOINT of its own.  Completions go
+         * out only after the COMMIT, so an acknowledged change is on disk. */
+        store_job_t *first = take_all(&st.queue);
+        bool tx = first != NULL && sqlite3_exec(st.db, "BEGIN", NULL, NULL, NULL) == SQLITE_OK;
+        for (store_job_t *j = first; j != NULL; j = j->next) {
             atomic_fetch_sub(&st.queued, 1);
             atomic_fetch_sub(&st.queued_bytes, j->bytes);
             j->run(st.db, j);
-            finish_job(j);
-            j = next;
+        }
+        if (tx && sqlite3_exec(st.db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+            log_error("database: commit failed: %s", sqlite3_errmsg(st.db));
+            sqlite3_exec(st.db, "ROLLBACK", NULL, NULL, NULL);
+            for (store_job_t *j = first; j != NULL; j = j->next)
+                j->lost = true;
+        }
+        while (first != NULL) {
+            store_job_t *next = first->next;
+            finish_job(first);
+            first = next;
         }
         if (atomic_load(&st.closing) && atomic_load(&st.queue) == NULL)
             return NULL;
@@ -94,7 +100,15 @@ int store_open(const char *path, char *err, size_t errlen)
                              SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
     char *msg = NULL;
     if (rc == SQLITE_OK)
-        rc = sqlite3_exec(st.db, schema, NULL, NULL, &msg);
+        rc = sqlite3_exec(st.db, pragmas, NULL, NULL, &msg);
+    /* A busy file (another process) is waited for briefly rather than failing at once. */
+    if (rc == SQLITE_OK)
+        sqlite3_busy_timeout(st.db, 2000);
+    if (rc == SQLITE_OK && (db_migrate(st.db, err, errlen) != 0 || gov_load(st.db, err, errlen) != 0)) {
+        sqlite3_close(st.db);
+        st.db = NULL;
+        return -1;
+    }
     if (rc != SQLITE_OK) {
         snprintf(err, errlen, "database %s: %s", path,
                  msg ? msg : st.db ? sqlite3_errmsg(st.db) : sqlite3_errstr(rc));
@@ -103,8 +117,6 @@ int store_open(const char *path, char *err, size_t errlen)
         st.db = NULL;
         return -1;
     }
-    /* A busy file (another process) is waited for briefly rather than failing at once. */
-    sqlite3_busy_timeout(st.db, 2000);
     sem_init(&st.wake, 0, 0);
     atomic_store(&st.closing, false);
     if (pthread_create(&st.thread, NULL, store_main, NULL) != 0) {

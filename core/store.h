@@ -33,6 +33,7 @@ struct store_job {
     worker_t *w;       /* whose loop done() runs on; required with done */
     size_t bytes;      /* memory the job holds, counted against STORE_MAX_BYTES while queued */
     int64_t queued_us; /* set by store_submit() */
+    bool lost;         /* the batch it ran in could not be committed: nothing it wrote is kept */
 };
 
 #define STORE_MAX_QUEUED 65536

@@ -122,3 +122,40 @@ bool str_ieq(const char *a, size_t alen, const char *b)
     size_t blen = strlen(b);
     return alen == blen && strncasecmp(a, b, alen) == 0;
 }
+
+static int hexval(char c)
+{
+    return c >= '0' && c <= '9'   ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                  : -1;
+}
+
+const char *url_query_param(const char *q, size_t qlen, const char *name, char *buf, size_t len)
+{
+    size_t nlen = strlen(name);
+    if (len == 0)
+        return NULL;
+    for (size_t i = 0; i < qlen;) {
+        size_t end = i;
+        while (end < qlen && q[end] != '&')
+            end++;
+        if (end - i > nlen && memcmp(q + i, name, nlen) == 0 && q[i + nlen] == '=') {
+            size_t o = 0;
+            for (size_t k = i + nlen + 1; k < end && o + 1 < len; k++) {
+                int hi, lo;
+                if (q[k] == '%' && k + 2 < end && (hi = hexval(q[k + 1])) >= 0 &&
+                    (lo = hexval(q[k + 2])) >= 0) {
+                    buf[o++] = (char)(hi << 4 | lo);
+                    k += 2;
+                } else {
+                    buf[o++] = q[k] == '+' ? ' ' : q[k];
+                }
+            }
+            buf[o] = '\0';
+            return buf;
+        }
+        i = end + 1;
+    }
+    return NULL;
+}

@@ -34,4 +34,10 @@ void random_id(char out[33]);
 
 bool str_ieq(const char *a, size_t alen, const char *b);
 
+/*
+ * The value of parameter `name` in a URL query string q[0..qlen) ("a=1&b=x%20y"), percent- and
+ * plus-decoded into buf (truncated to len - 1 bytes, always NUL-terminated); NULL when absent.
+ */
+const char *url_query_param(const char *q, size_t qlen, const char *name, char *buf, size_t len);
+
 #endif
