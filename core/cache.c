@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gov.h"
 #include "log.h"
 #include "req.h"
 #include "srv.h"
@@ -319,6 +320,36 @@ static bool read_controls(req_t *r, const cJSON *c, controls_t *out)
     return true;
 }
 
+/* A key's allowed_cache_controls (LiteLLM): the controls its requests may use; absent or empty:
+ * all of them. */
+static bool controls_allowed(req_t *r, const cJSON *c)
+{
+    const gov_rec_t *key = r->gov != NULL ? r->gov->ent[GOV_KEY] : NULL;
+    const cJSON *allowed = key != NULL ? key->allowed_cache_controls : NULL;
+    if (!cJSON_IsObject(c) || cJSON_GetArraySize(allowed) == 0)
+        return true;
+    const cJSON *it;
+    cJSON_ArrayForEach(it, c)
+    {
+        bool ok = false;
+        const cJSON *a;
+        cJSON_ArrayForEach(a, allowed)
+        {
+            ok = ok || (cJSON_IsString(a) && strcmp(a->valuestring, it->string) == 0);
+        }
+        if (!ok) {
+            char msg[200];
+            snprintf(msg, sizeof msg,
+                     "This key may not use the cache control '%.60s' (allowed_cache_controls).",
+                     it->string);
+            req_set_error(r, 403, GANTRY_ERR_AUTH, "permission_error", "cache_control_not_allowed",
+                          "cache", msg);
+            return false;
+        }
+    }
+    return true;
+}
+
 bool cache_begin(req_t *r)
 {
     r->cache_lookup = r->cache_store = r->cacheable = false;
@@ -330,7 +361,7 @@ bool cache_begin(req_t *r)
         return true;
     }
     controls_t ctl;
-    if (!read_controls(r, c, &ctl)) {
+    if (!controls_allowed(r, c) || !read_controls(r, c, &ctl)) {
         cJSON_Delete(c);
         return false;
     }

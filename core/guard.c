@@ -5,6 +5,7 @@
 
 #include <string.h>
 
+#include "gov.h"
 #include "log.h"
 #include "pipe.h"
 #include "srv.h"
@@ -46,10 +47,56 @@ static bool refuse(req_t *r, const char *code, const char *fmt, const char *name
     return false;
 }
 
+/*
+ * The guardrails of the caller's key and team (their `guardrails` lists) run on every request of
+ * theirs and cannot be switched off by it; `metadata.guardrails.modify_guardrails: false` on the
+ * key or team (LiteLLM's name) forbids a request to change the selection at all.  Returns false
+ * (with a 403) when the request tries what its key or team forbids.
+ */
+static bool principal_guards(req_t *r, bool *locked, bool *required)
+{
+    const gov_ctx_t *gc = r->gov;
+    if (gc == NULL)
+        return true;
+    const gov_rec_t *owners[2] = {gc->ent[GOV_KEY], gc->ent[GOV_TEAM]};
+    for (int i = 0; i < 2; i++) {
+        const gov_rec_t *o = owners[i];
+        if (o == NULL)
+            continue;
+        const cJSON *mg = cJSON_GetObjectItemCaseSensitive(
+            cJSON_GetObjectItemCaseSensitive(o->doc, "metadata"), "guardrails");
+        if (cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(mg, "modify_guardrails")))
+            *locked = true;
+        const cJSON *it;
+        cJSON_ArrayForEach(it, o->guardrails)
+        {
+            inst_t *in = cJSON_IsString(it) ? find_guard(r, it->valuestring) : NULL;
+            if (in == NULL) {
+                log_msg(LOG_WARN, r->id, "the %s's guardrail '%s' is not configured; skipped",
+                        i == 0 ? "key" : "team", cJSON_IsString(it) ? it->valuestring : "?");
+                continue;
+            }
+            guard_state_t *g = state(r);
+            if (g == NULL)
+                return refuse(r, "internal_error", "request memory exhausted%s", "");
+            g->on[in->slot] = true;
+            required[in->slot] = true;
+        }
+    }
+    return true;
+}
+
 bool guard_select(req_t *r)
 {
     if (!cJSON_IsObject(r->body))
         return true;
+    bool locked = false;
+    bool *required = arena_alloc(&r->arena, (r->gen->ninsts + 1) * sizeof *required);
+    if (required == NULL)
+        return refuse(r, "internal_error", "request memory exhausted%s", "");
+    memset(required, 0, (r->gen->ninsts + 1) * sizeof *required);
+    if (!principal_guards(r, &locked, required))
+        return false;
     /* LiteLLM takes the selection at the top level or inside metadata. */
     cJSON *sel = cJSON_DetachItemFromObjectCaseSensitive(r->body, "guardrails");
     cJSON *md = cJSON_GetObjectItemCaseSensitive(r->body, "metadata");
@@ -58,6 +105,14 @@ bool guard_select(req_t *r)
     if (sel == NULL || cJSON_IsNull(sel)) {
         cJSON_Delete(sel);
         return true;
+    }
+    if (locked) {
+        cJSON_Delete(sel);
+        req_set_error(r, 403, GANTRY_ERR_AUTH, "permission_error", "guardrails_locked",
+                      "guardrails",
+                      "This key's guardrails are fixed by its key or team "
+                      "(modify_guardrails: false); a request may not change them.");
+        return false;
     }
     bool ok = true;
     guard_state_t *g = state(r);
@@ -85,6 +140,11 @@ bool guard_select(req_t *r)
                 break;
             }
             bool want = cJSON_IsArray(sel) || cJSON_IsTrue(it);
+            if (!want && required[in->slot]) {
+                ok = refuse(r, "guardrail_required",
+                            "The guardrail '%.100s' is required by this key or its team.", name);
+                break;
+            }
             if (!want && in->guard_default_on && !in->guard_allow_disable) {
                 ok = refuse(r, "guardrail_required",
                             "The guardrail '%.100s' cannot be switched off for a request.", name);

@@ -456,3 +456,58 @@ describe('governance durability', () => {
         }
     });
 });
+
+describe('governance: per-key and per-team guardrails and cache controls', () => {
+    let gw;
+    before(async () => {
+        gw = await startGateway({
+            ...config(),
+            guardrails: [
+                { guardrail_name: 'blocker', litellm_params: { guardrail: 'regex', mode: 'pre_call', patterns: [{ name: 'word', pattern: 'forbidden', action: 'block' }] } },
+                { guardrail_name: 'other-guard', litellm_params: { guardrail: 'regex', mode: 'pre_call', patterns: [{ name: 'w2', pattern: 'zzzz', action: 'block' }] } },
+            ],
+            litellm_settings: { cache: true },
+        });
+    });
+    after(async () => {
+        await gw?.stop();
+    });
+    const say = (key, text, extra = {}) => chat(gw, { model: 'fake-model', messages: userMessage(text), ...extra }, { key });
+
+    it('a key\'s guardrails run on its requests only, and the request cannot switch them off', T, async () => {
+        const k = await newKey(gw, { guardrails: ['blocker'] });
+        const r = await say(k.key, 'this is forbidden');
+        assert.equal(r.status, 400, r.text);
+        assert.equal(r.json.error.type, 'guardrail_violation');
+        assert.equal((await say(MASTER_KEY, 'this is forbidden')).status, 200, 'not the master key\'s');
+        const off = await say(k.key, 'this is forbidden', { guardrails: { blocker: false } });
+        assert.equal(off.status, 400);
+        assert.equal(off.json.error.code, 'guardrail_required');
+    });
+
+    it('a team\'s guardrails run for every key of the team', T, async () => {
+        const team = (await post(gw, '/team/new', { guardrails: ['blocker'] })).json;
+        const k = await newKey(gw, { team_id: team.team_id });
+        assert.equal((await say(k.key, 'forbidden words')).status, 400);
+        assert.equal((await say(k.key, 'kind words')).status, 200);
+    });
+
+    it('modify_guardrails: false - a request may not change the selection', T, async () => {
+        const k = await newKey(gw, { metadata: { guardrails: { modify_guardrails: false } } });
+        const r = await say(k.key, 'hello', { guardrails: ['other-guard'] });
+        assert.equal(r.status, 403, r.text);
+        assert.equal(r.json.error.code, 'guardrails_locked');
+        const free = await newKey(gw);
+        assert.equal((await say(free.key, 'hello', { guardrails: ['other-guard'] })).status, 200);
+    });
+
+    it('allowed_cache_controls restricts the cache controls a key may send', T, async () => {
+        const k = await newKey(gw, { allowed_cache_controls: ['no-cache'] });
+        assert.equal((await say(k.key, 'cache me', { cache: { 'no-cache': true } })).status, 200);
+        const r = await say(k.key, 'cache me', { cache: { 'no-store': true } });
+        assert.equal(r.status, 403, r.text);
+        assert.equal(r.json.error.code, 'cache_control_not_allowed');
+        const any = await newKey(gw);
+        assert.equal((await say(any.key, 'cache me', { cache: { 'no-store': true } })).status, 200);
+    });
+});
