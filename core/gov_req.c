@@ -14,6 +14,7 @@
 #include "gov_int.h"
 #include "host.h"
 #include "log.h"
+#include "pipe.h"
 #include "req.h"
 #include "srv.h"
 #include "store.h"
@@ -395,6 +396,35 @@ static int64_t estimate_tokens(req_t *r)
     return in + out;
 }
 
+/*
+ * Limit rules of the policies (time-of-day limits and the like): each matching rule counts the
+ * requests of its `per` subject on a counter of its own, so a daytime and a night-time rule never
+ * share a window.
+ */
+static void policy_limits(req_t *r, rl_limits_t *lim)
+{
+    gov_ctx_t *g = r->gov;
+    if (r->gen->policies == NULL)
+        return;
+    pipe_pol_t pp;
+    pipe_policy_input(r, &pp);
+    const pol_result_t *hits[4];
+    size_t n = pol_limits(r->gen->policies, &pp.in, hits, 4);
+    for (size_t i = 0; i < n; i++) {
+        const pol_result_t *h = hits[i];
+        const char *who = h->per == POL_PER_KEY        ? pp.in.key_hash
+                          : h->per == POL_PER_USER     ? pp.in.user_id
+                          : h->per == POL_PER_TEAM     ? pp.in.team_id
+                          : h->per == POL_PER_CUSTOMER ? pp.in.customer
+                                                       : "all";
+        if (who == NULL)
+            continue; /* the request has no such subject: the rule limits nobody here */
+        lim[g->nsubj] = (rl_limits_t){h->rpm, h->tpm, h->max_parallel};
+        if (subject(g, "policy %s:%s", h->rule, who))
+            g->nsubj++;
+    }
+}
+
 static bool limits(req_t *r)
 {
     gov_ctx_t *g = r->gov;
@@ -409,6 +439,7 @@ static bool limits(req_t *r)
         if (subject(g, "%s:%s", gov_kind_name((gov_kind_t)k), e->id))
             g->nsubj++;
     }
+    policy_limits(r, lim);
     gov_rec_t *key = g->ent[GOV_KEY];
     if (key != NULL) {
         int64_t mr = model_limit(key->model_rpm, group), mt = model_limit(key->model_tpm, group);
@@ -469,6 +500,9 @@ static bool limits(req_t *r)
 
 bool gov_admit(req_t *r)
 {
+    /* Without keys (no master key) only the policies' limit rules can apply. */
+    if (r->gov == NULL && r->gen->policies != NULL && limiter != NULL && ctx_new(r) == NULL)
+        return deny(r, 500, "internal_error", "out of memory");
     gov_ctx_t *g = r->gov;
     if (g == NULL || r->group == NULL)
         return true;

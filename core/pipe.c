@@ -533,15 +533,15 @@ static bool has_images(const cJSON *body)
     return false;
 }
 
-/* Evaluate the rules; false when the request was answered (rejected). */
-static bool apply_policies(req_t *r)
+void pipe_policy_input(req_t *r, pipe_pol_t *pp)
 {
-    char model[256];
-    snprintf(model, sizeof model, "%.*s", (int)r->model.len, r->model.ptr);
-    char user[256] = "";
+    char *model = pp->model;
+    snprintf(pp->model, sizeof pp->model, "%.*s", (int)r->model.len, r->model.ptr);
+    char *user = pp->user;
+    user[0] = '\0';
     if (r->end_user.len)
-        snprintf(user, sizeof user, "%.*s", (int)r->end_user.len, r->end_user.ptr);
-    const char *tags[64];
+        snprintf(pp->user, sizeof pp->user, "%.*s", (int)r->end_user.len, r->end_user.ptr);
+    const char **tags = pp->tags;
     size_t ntags = 0;
     const cJSON *md = cJSON_GetObjectItemCaseSensitive(r->body, "metadata");
     const cJSON *lists[2] = {cJSON_GetObjectItemCaseSensitive(r->body, "tags"),
@@ -571,6 +571,15 @@ static bool apply_policies(req_t *r)
     in.has_tools = cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(r->body, "tools")) > 0;
     in.has_images = has_images(r->body);
     in.now_unix_ms = policy_now();
+    pp->in = in;
+}
+
+/* Evaluate the rules; false when the request was answered (rejected). */
+static bool apply_policies(req_t *r)
+{
+    pipe_pol_t pp;
+    pipe_policy_input(r, &pp);
+    pol_input_t in = pp.in;
     pol_result_t res;
     if (!pol_eval(r->gen->policies, &in, &res))
         return true;
@@ -578,6 +587,7 @@ static bool apply_policies(req_t *r)
     rt_filter_t *f = NULL;
     switch (res.action) {
     case POL_NONE:
+    case POL_LIMIT: /* never returned by pol_eval(): gov_req.c applies them */
         return true;
     case POL_REJECT:
         req_set_error(r, res.status ? res.status : 403, GANTRY_ERR_BAD_REQUEST,

@@ -11,6 +11,17 @@
 
 #include "req.h"
 #include "upstream.h"
+#include "policy.h"
+
+/* A request as the policy rules see it, with the buffers its strings live in. */
+typedef struct pipe_pol {
+    pol_input_t in;
+    char model[256], user[256];
+    const char *tags[64];
+} pipe_pol_t;
+
+/* Fill pp for r (its strings point into pp and r: use while both live). */
+void pipe_policy_input(req_t *r, pipe_pol_t *pp);
 
 /* What runs after AUTH for routes that are not completions. */
 typedef void (*pipe_op_fn)(req_t *r);

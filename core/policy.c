@@ -768,10 +768,43 @@ static void parse_restrict(loader_t *L, rule_t *r, const cfg_node_t *m)
     r->res.action = POL_RESTRICT;
 }
 
+/* {limit: {rpm: 10, tpm: 20000, max_parallel: 2, per: team}} */
+static void parse_limit(loader_t *L, rule_t *r, const cfg_node_t *v)
+{
+    static const char *const keys[] = {"rpm", "tpm", "max_parallel", "per", NULL};
+    static const char *const pers[] = {"key", "user", "team", "customer", "all", NULL};
+    if (v->kind != CFG_MAP) {
+        perr(L, v, "limit must be a map like {rpm: 10, per: team}");
+        return;
+    }
+    if (!check_keys(L, v, "limit", keys))
+        return;
+    int64_t *dst[3] = {&r->res.rpm, &r->res.tpm, &r->res.max_parallel};
+    for (int i = 0; i < 3; i++) {
+        const cfg_node_t *n = cfg_map_get(v, keys[i]);
+        if (n != NULL && (cfg_read_int(n, dst[i]) != 0 || *dst[i] < 1 || *dst[i] > 1000000000))
+            perr(L, n, "limit %s must be a positive integer", keys[i]);
+    }
+    if (r->res.rpm == 0 && r->res.tpm == 0 && r->res.max_parallel == 0)
+        perr(L, v, "limit needs at least one of rpm, tpm, max_parallel");
+    const cfg_node_t *per = cfg_map_get(v, "per");
+    r->res.per = POL_PER_KEY;
+    if (per != NULL) {
+        int k = 0;
+        while (pers[k] != NULL && (per->kind != CFG_STR || strcmp(pers[k], per->str) != 0))
+            k++;
+        if (pers[k] == NULL)
+            perr(L, per, "limit per must be key, user, team, customer or all");
+        else
+            r->res.per = (pol_per_t)k;
+    }
+    r->res.action = POL_LIMIT;
+}
+
 static void parse_action(loader_t *L, rule_t *r, const cfg_node_t *m)
 {
     static const char *const keys[] = {"route",  "route_deployment", "restrict", "prefer",
-                                       "reject", "status",           NULL};
+                                       "reject", "status",           "limit",    NULL};
     if (m->kind != CFG_MAP) {
         perr(L, m, "action must be a map like {route: <group>} or {reject: <message>}, not %s",
              cfg_kind_name(m->kind));
@@ -795,7 +828,8 @@ static void parse_action(loader_t *L, rule_t *r, const cfg_node_t *m)
         verb = p;
     }
     if (verb == NULL) {
-        perr(L, m, "action needs one of: route, route_deployment, restrict, prefer, reject");
+        perr(L, m,
+             "action needs one of: route, route_deployment, restrict, prefer, reject, limit");
         return;
     }
     const cfg_node_t *v = verb->value, *status = cfg_map_get(m, "status");
@@ -815,6 +849,8 @@ static void parse_action(loader_t *L, rule_t *r, const cfg_node_t *m)
         }
     } else if (strcmp(verb->key, "restrict") == 0) {
         parse_restrict(L, r, v);
+    } else if (strcmp(verb->key, "limit") == 0) {
+        parse_limit(L, r, v);
     } else if (strcmp(verb->key, "prefer") == 0) {
         if (v->kind != CFG_STR || strcmp(v->str, "cheapest") != 0) {
             perr(L, v, "prefer must be 'cheapest'");
@@ -898,7 +934,9 @@ static void parse_rule(loader_t *L, const cfg_node_t *rn, const char *setname, s
     if (L->errors != before || !on)
         return; /* disabled rules are checked like the others, then left out */
 
-    if (L->catch_all != NULL && !L->catch_all_warned) {
+    if (r.res.action == POL_LIMIT) {
+        /* Limit rules all apply; they neither hide nor are hidden by routing rules. */
+    } else if (L->catch_all != NULL && !L->catch_all_warned) {
         /* Once is enough: every later rule is hidden by the same one. */
         cfg_warn(rn,
                  "rule '%s' and the rules after it can never match: rule '%s' before them "
@@ -1335,10 +1373,20 @@ bool pol_eval(const pol_set_t *p, const pol_input_t *in, pol_result_t *out)
     if (p == NULL || in == NULL)
         return false;
     for (size_t i = 0; i < p->nrules; i++) {
-        if (rule_match(&p->rules[i], in)) {
+        if (p->rules[i].res.action != POL_LIMIT && rule_match(&p->rules[i], in)) {
             *out = p->rules[i].res;
             return true;
         }
     }
     return false;
+}
+
+size_t pol_limits(const pol_set_t *p, const pol_input_t *in, const pol_result_t **out, size_t max)
+{
+    size_t n = 0;
+    for (size_t i = 0; p != NULL && in != NULL && i < p->nrules && n < max; i++) {
+        if (p->rules[i].res.action == POL_LIMIT && rule_match(&p->rules[i], in))
+            out[n++] = &p->rules[i].res;
+    }
+    return n;
 }

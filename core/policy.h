@@ -76,7 +76,17 @@ typedef enum pol_action {
     POL_RESTRICT,
     POL_PREFER_CHEAPEST,
     POL_REJECT,
+    POL_LIMIT, /* rate limits while the rule matches: never "wins", every matching one applies */
 } pol_action_t;
+
+/* Whose requests a limit rule counts together (LIMIT). */
+typedef enum pol_per {
+    POL_PER_KEY = 0,
+    POL_PER_USER,
+    POL_PER_TEAM,
+    POL_PER_CUSTOMER,
+    POL_PER_ALL,
+} pol_per_t;
 
 /* What the matching rule asks for.  All strings are owned by the set and live as long as it. */
 typedef struct pol_result {
@@ -89,6 +99,8 @@ typedef struct pol_result {
     bool prefer_cheapest; /* also true for POL_PREFER_CHEAPEST; RESTRICT may combine with it */
     int status;           /* REJECT: HTTP status (default 403) */
     const char *message;  /* REJECT message */
+    int64_t rpm, tpm, max_parallel; /* LIMIT: 0 = not limited */
+    pol_per_t per;                  /* LIMIT */
 } pol_result_t;
 
 /*
@@ -96,6 +108,10 @@ typedef struct pol_result {
  * zeroed (action POL_NONE).  Pure and thread-safe: the set is never written after load.
  */
 bool pol_eval(const pol_set_t *p, const pol_input_t *in, pol_result_t *out);
+
+/* Every enabled `limit` rule that matches, in order (at most max); returns how many.  Limit rules
+ * are left out of pol_eval(): they restrict how fast, not where. */
+size_t pol_limits(const pol_set_t *p, const pol_input_t *in, const pol_result_t **out, size_t max);
 
 /* ---- Time zones (policy_tz.c) ---------------------------------------------------------------- */
 

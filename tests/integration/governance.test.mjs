@@ -511,3 +511,47 @@ describe('governance: per-key and per-team guardrails and cache controls', () =>
         assert.equal((await say(any.key, 'cache me', { cache: { 'no-store': true } })).status, 200);
     });
 });
+
+describe('time-of-day limits from policies (clock pinned with GANTRY_CLOCK)', () => {
+    const policies = [{
+        name: 'team-hours',
+        rules: [
+            { name: 'business-hours', match: { model: 'fake-model', time: { between: '09:00-18:00', days: ['mon-fri'], tz: 'Europe/Berlin' } },
+              action: { limit: { rpm: 2, per: 'team' } } },
+            { name: 'off-hours', match: { model: 'fake-model', time: { outside: '09:00-18:00', days: ['mon-fri'], tz: 'Europe/Berlin' } },
+              action: { limit: { rpm: 5, per: 'team' } } },
+        ],
+    }];
+    async function admitted(clockMs) {
+        const gw = await startGateway({ ...config(), policies }, { env: { GANTRY_CLOCK: String(clockMs) } });
+        try {
+            const team = (await post(gw, '/team/new', {})).json;
+            const a = await newKey(gw, { team_id: team.team_id });
+            const b = await newKey(gw, { team_id: team.team_id });
+            const statuses = [];
+            for (let i = 0; i < 8; i++) statuses.push((await ask(gw, i % 2 ? a.key : b.key)).status);
+            const other = await ask(gw, MASTER_KEY); /* no team: the per-team rule limits nobody */
+            assert.equal(other.status, 200);
+            const last = await ask(gw, a.key);
+            assert.equal(last.status, 429);
+            assert.match(last.json.error.message, /policy/);
+            assert.ok(Number(last.headers.get('retry-after')) >= 1);
+            assert.equal((await ask(gw, a.key, 'other-model')).status, 200, 'other models are not limited');
+            return statuses.filter((s) => s === 200).length;
+        } finally {
+            await gw.stop();
+        }
+    }
+
+    it('Wednesday 10:00 in Berlin: the team gets 2 requests a minute', T, async () => {
+        assert.equal(await admitted(Date.UTC(2026, 10, 25, 9, 0, 0)), 2);
+    });
+
+    it('Wednesday 22:00 in Berlin: the team gets 5', T, async () => {
+        assert.equal(await admitted(Date.UTC(2026, 10, 25, 21, 0, 0)), 5);
+    });
+
+    it('Saturday noon: off-hours too', T, async () => {
+        assert.equal(await admitted(Date.UTC(2026, 10, 28, 11, 0, 0)), 5);
+    });
+});

@@ -890,10 +890,22 @@ static void test_examples(void)
     if (p == NULL)
         fprintf(stderr, "examples failed to load:\n%s", errs);
     CHECK(p != NULL);
-    CHECK(pol_count(p) == 5);
+    CHECK(pol_count(p) == 7);
 
     pol_input_t in = base_input();
     pol_result_t r;
+
+    /* team-hours-limits: limit rules never win pol_eval(); pol_limits() gives the one whose
+     * window holds (Wednesday 12:00 UTC is 13:00 in Berlin; 20:00 UTC is night). */
+    const pol_result_t *lims[4];
+    in.team_id = "research";
+    CHECK(pol_limits(p, &in, lims, 4) == 1 && lims[0]->rpm == 10 && lims[0]->per == POL_PER_TEAM);
+    CHECK_STR(lims[0]->rule, "research-daytime");
+    in.now_unix_ms = utc(2024, 6, 5, 20, 0, 0) * 1000;
+    CHECK(pol_limits(p, &in, lims, 4) == 1 && lims[0]->rpm == 100 && lims[0]->tpm == 200000);
+    in.team_id = "other";
+    CHECK(pol_limits(p, &in, lims, 4) == 0);
+    in = base_input();
     /* business-hours: gpt-4o on a Wednesday at 12:00 UTC (14:00 Berlin) is fine ... */
     in.prompt_tokens = 1000;
     CHECK(!pol_eval(p, &in, &r));
