@@ -337,6 +337,7 @@ void gov_shutdown(void)
     reclaim();
     snap_unref(atomic_exchange(&D.cur, NULL));
     gov_req_fini();
+    gov_alert_fini();
     free(D.seen);
     D.seen = NULL;
 }

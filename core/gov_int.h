@@ -25,6 +25,12 @@ const char *gov_model_alias(req_t *r, const char *model, size_t len);
 bool gov_spend_route(req_t *r, const char *path, const bool *admin, bool viewer,
                      const char *user_id);
 
+/* Budget alerts (gov_alert.c). */
+void gov_alert_init(const cfg_t *cfg);
+void gov_alert_fini(void);
+/* The entity's spend went from `before` to `after` (nano-dollars): alert on crossings. */
+void gov_alert_check(const gov_rec_t *e, int64_t before, int64_t after);
+
 int gov_req_init(void);
 void gov_req_fini(void);
 

@@ -557,15 +557,15 @@ void gov_finish(req_t *r)
             rl_release(limiter, g->subj[i].name, &g->subj[i].ticket, now);
         }
         g->cost = cost;
-        for (int k = 0; k < GOV_NKINDS; k++) {
-            if (g->ent[k] != NULL && cost > 0) {
-                atomic_fetch_add(&g->ent[k]->cell->spend, cost);
-                atomic_fetch_add(&g->ent[k]->cell->total, cost);
+        gov_rec_t *payers[GOV_NKINDS + 1];
+        memcpy(payers, g->ent, sizeof g->ent);
+        payers[GOV_NKINDS] = g->cust_budget;
+        for (int k = 0; k <= GOV_NKINDS; k++) {
+            if (payers[k] != NULL && cost > 0) {
+                int64_t before = atomic_fetch_add(&payers[k]->cell->spend, cost);
+                atomic_fetch_add(&payers[k]->cell->total, cost);
+                gov_alert_check(payers[k], before, before + cost);
             }
-        }
-        if (g->cust_budget != NULL && cost > 0) {
-            atomic_fetch_add(&g->cust_budget->cell->spend, cost);
-            atomic_fetch_add(&g->cust_budget->cell->total, cost);
         }
     }
     /* Only requests that reached the model pipeline are spend (not management calls). */

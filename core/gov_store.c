@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "cfg.h"
 #include "gen.h"
 #include "gov_int.h"
 #include "log.h"
@@ -16,6 +17,9 @@
 #include "req.h"
 #include "srv.h"
 #include "util.h"
+
+/* general_settings.maximum_spend_logs_retention_period, in ms; 0: keep everything. */
+static int64_t retention_ms;
 
 static const char *const kind_key[GOV_NKINDS] = {"key", "user", "team", "org", "customer", "budget"};
 
@@ -33,6 +37,18 @@ static int kind_of(const char *s)
 int gov_load(void *vdb, char *err, size_t errlen)
 {
     sqlite3 *db = vdb;
+    gov_alert_init(srv.cfg);
+    const cfg_node_t *gs = srv.cfg ? cfg_map_get(srv.cfg->doc->root, "general_settings") : NULL;
+    const char *keep = cfg_get_str(gs, "maximum_spend_logs_retention_period");
+    if (keep != NULL) {
+        int64_t s = gov_duration_s(keep);
+        if (s <= 0) {
+            snprintf(err, errlen, "maximum_spend_logs_retention_period '%s' is not a duration "
+                     "such as \"30d\"", keep);
+            return -1;
+        }
+        retention_ms = s * 1000;
+    }
     if (gov_dir_init(srv.nworkers) != 0 || gov_req_init() != 0) {
         snprintf(err, errlen, "governance: out of memory");
         return -1;
@@ -334,8 +350,29 @@ static void add_spend(sqlite3 *db, const char *kind, const char *id, int64_t cos
               t, 2, v, 2);
 }
 
+/*
+ * Old spend rows go in bounded batches, at most once a minute (or every half retention period
+ * when that is shorter), from the store thread itself: the
+ * daily aggregates keep the totals, so nothing the spend routes sum is lost.
+ */
+static void retention(sqlite3 *db)
+{
+    static int64_t last;
+    int64_t now = unix_ms();
+    int64_t every = retention_ms / 2 < 60000 ? retention_ms / 2 : 60000;
+    if (retention_ms <= 0 || now - last < every)
+        return;
+    last = now;
+    int64_t cutoff[] = {now - retention_ms};
+    exec_bind(db,
+              "DELETE FROM spend_logs WHERE rowid IN (SELECT rowid FROM spend_logs WHERE "
+              "start_ms < ? LIMIT 20000)",
+              NULL, 0, cutoff, 1);
+}
+
 static void spend_run(sqlite3 *db, store_job_t *j)
 {
+    retention(db);
     spend_job_t *s = (spend_job_t *)j;
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(db,

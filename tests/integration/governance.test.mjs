@@ -555,3 +555,108 @@ describe('time-of-day limits from policies (clock pinned with GANTRY_CLOCK)', ()
         assert.equal(await admitted(Date.UTC(2026, 10, 28, 11, 0, 0)), 5);
     });
 });
+
+describe('governance: budget periods, alerts, retention, organizations and named budgets', () => {
+    let gw, hook, hookUrl;
+    const alerts = [];
+    before(async () => {
+        const http = await import('node:http');
+        hook = http.createServer((req, res) => {
+            let body = '';
+            req.on('data', (c) => { body += c; });
+            req.on('end', () => {
+                alerts.push(JSON.parse(body));
+                res.end('ok');
+            });
+        });
+        await new Promise((r) => hook.listen(0, '127.0.0.1', r));
+        hookUrl = `http://127.0.0.1:${hook.address().port}/alerts`;
+        gw = await startGateway(config({
+            alerting: ['webhook'],
+            alert_to_webhook_url: { budget_alerts: hookUrl },
+            budget_alert_thresholds: [0.5, 1.0],
+            maximum_spend_logs_retention_period: '1s',
+        }));
+    });
+    after(async () => {
+        await gw?.stop();
+        hook?.close();
+    });
+
+    async function costOfOne() {
+        const r = await ask(gw, MASTER_KEY);
+        return r.json.usage.prompt_tokens * 0.001 + r.json.usage.completion_tokens * 0.002;
+    }
+
+    it('budget_duration starts a new period: a spent key works again when it ends', T, async () => {
+        const per = await costOfOne();
+        const k = await newKey(gw, { max_budget: per * 0.5, budget_duration: '2s' });
+        assert.equal((await ask(gw, k.key)).status, 200);
+        assert.equal((await ask(gw, k.key)).status, 400, 'spent');
+        await sleep(2300);
+        assert.equal((await ask(gw, k.key)).status, 200, 'a new period');
+    });
+
+    it('soft budget and thresholds of max_budget raise one webhook alert each', T, async () => {
+        const per = await costOfOne();
+        const k = await newKey(gw, { key_alias: 'alerted', soft_budget: per * 0.9, max_budget: per * 3.5 });
+        for (let i = 0; i < 4; i++) await ask(gw, k.key); /* 1 soft, 2 = 57% of max, 4 = 100%+ */
+        await waitUntil(() => alerts.filter((a) => a.entity_id === k.token).length >= 3);
+        await sleep(200);
+        const mine = alerts.filter((a) => a.entity_id === k.token);
+        assert.deepEqual(mine.map((a) => a.event).sort(), ['soft_budget_crossed', 'threshold_crossed', 'threshold_crossed']);
+        assert.deepEqual(mine.filter((a) => a.threshold).map((a) => a.threshold).sort(), [0.5, 1]);
+        assert.ok(mine.every((a) => a.event_group === 'key' && a.entity_alias === 'alerted'));
+        assert.ok(gw.stderr().includes('budget alert'), 'alerts go to the log too');
+    });
+
+    it('spend log retention deletes old rows; the aggregates keep their totals', T, async () => {
+        const k = await newKey(gw, { key_alias: 'retained' });
+        await ask(gw, k.key);
+        await sleep(300);
+        const before = (await get(gw, `/spend/logs?api_key=${k.token}`)).json.length;
+        assert.equal(before, 1);
+        const total = (await get(gw, '/global/spend')).json.spend;
+        await sleep(1500);
+        /* A spend write after the rows aged past 1 s runs the deletion (every half period here). */
+        const other = await newKey(gw);
+        await ask(gw, other.key);
+        await sleep(300);
+        assert.equal((await get(gw, `/spend/logs?api_key=${k.token}`)).json.length, 0);
+        assert.ok((await get(gw, '/global/spend')).json.spend > total, 'the totals did not lose the old rows');
+    });
+
+    it('organizations and named budgets limit their keys', T, async () => {
+        const org = await post(gw, '/organization/new', { organization_alias: 'acme', max_budget: 0.000001 });
+        assert.equal(org.status, 200, org.text);
+        const team = (await post(gw, '/team/new', { organization_id: org.json.organization_id })).json;
+        const k = await newKey(gw, { team_id: team.team_id });
+        assert.equal((await ask(gw, k.key)).status, 200);
+        const r = await ask(gw, k.key);
+        assert.equal(r.status, 400);
+        assert.match(r.json.error.message, /organization budget/);
+        const info = await get(gw, `/organization/info?organization_id=${org.json.organization_id}`);
+        assert.equal(info.status, 200, info.text);
+        assert.ok(info.json.spend > 0);
+
+        const b = await post(gw, '/budget/new', { budget_id: 'tiny', max_budget: 0.000001, rpm_limit: 100 });
+        assert.equal(b.status, 200, b.text);
+        const bk = await newKey(gw, { budget_id: 'tiny' });
+        assert.equal((await ask(gw, bk.key)).status, 200);
+        const br = await ask(gw, bk.key);
+        assert.equal(br.status, 400);
+        assert.match(br.json.error.message, /budget budget|budget is spent/);
+        assert.equal((await get(gw, '/budget/list')).json.length, 1);
+        assert.equal((await post(gw, '/budget/delete', { budget_ids: ['tiny'] })).status, 200);
+        assert.equal((await get(gw, '/budget/list')).json.length, 0);
+    });
+});
+
+async function waitUntil(fn, timeout = 5000) {
+    const end = Date.now() + timeout;
+    while (Date.now() < end) {
+        if (await fn()) return;
+        await sleep(50);
+    }
+    assert.fail('timed out waiting');
+}
