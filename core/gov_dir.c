@@ -338,6 +338,67 @@ void gov_shutdown(void)
     snap_unref(atomic_exchange(&D.cur, NULL));
     gov_req_fini();
     gov_alert_fini();
+    gov_model_cells_fini();
     free(D.seen);
     D.seen = NULL;
+}
+
+/* ---- per-model spend of keys (model_max_budget) ---- */
+
+/*
+ * A fixed table of cells for "<key hash>|<model group>", filled lazily and never emptied: only
+ * keys with a model_max_budget use it, so it stays small; a full table stops tracking new pairs
+ * (with a warning) rather than grow.  Inserts race only on a slot's name, settled by one CAS.
+ */
+#define MODEL_CELLS 65536
+
+typedef struct model_slot {
+    _Atomic(char *) name;
+    gov_cell_t cell;
+} model_slot_t;
+
+static model_slot_t *model_cells;
+
+gov_cell_t *gov_model_cell(const char *key_id, const char *group)
+{
+    if (model_cells == NULL)
+        return NULL;
+    char name[256];
+    int n = snprintf(name, sizeof name, "%s|%s", key_id, group);
+    if (n < 0 || (size_t)n >= sizeof name)
+        return NULL;
+    uint64_t h = hash(name, (size_t)n);
+    for (size_t probe = 0; probe < 64; probe++) {
+        model_slot_t *s = &model_cells[(h + probe) & (MODEL_CELLS - 1)];
+        char *cur = atomic_load_explicit(&s->name, memory_order_acquire);
+        if (cur == NULL) {
+            char *mine = strdup(name);
+            if (mine == NULL)
+                return NULL;
+            if (atomic_compare_exchange_strong(&s->name, &cur, mine))
+                return &s->cell;
+            free(mine); /* another thread took the slot: cur is its name */
+        }
+        if (strcmp(cur, name) == 0)
+            return &s->cell;
+    }
+    static atomic_bool warned;
+    if (!atomic_exchange(&warned, true))
+        log_warn("model_max_budget: too many key and model pairs; new ones are not tracked");
+    return NULL;
+}
+
+int gov_model_cells_init(void)
+{
+    if (model_cells == NULL)
+        model_cells = calloc(MODEL_CELLS, sizeof *model_cells);
+    return model_cells != NULL ? 0 : -1;
+}
+
+void gov_model_cells_fini(void)
+{
+    for (size_t i = 0; model_cells != NULL && i < MODEL_CELLS; i++)
+        free(atomic_load(&model_cells[i].name));
+    free(model_cells);
+    model_cells = NULL;
 }

@@ -25,6 +25,12 @@ const char *gov_model_alias(req_t *r, const char *model, size_t len);
 bool gov_spend_route(req_t *r, const char *path, const bool *admin, bool viewer,
                      const char *user_id);
 
+/* The spend cell of a key's use of one model group (model_max_budget); NULL when not tracked.
+ * Its reset_at mirrors the key cell's period: a different value means a new period. */
+gov_cell_t *gov_model_cell(const char *key_id, const char *group);
+int gov_model_cells_init(void);
+void gov_model_cells_fini(void);
+
 /* Budget alerts (gov_alert.c). */
 void gov_alert_init(const cfg_t *cfg);
 void gov_alert_fini(void);
@@ -41,6 +47,8 @@ void gov_req_fini(void);
 void gov_store_spend(req_t *r, int64_t cost);
 /* Persist a budget period change of an entity's cell. */
 void gov_store_reset(const gov_rec_t *e, int64_t spend, int64_t reset_at, bool reset);
+/* The same for a key's model cell ("keymodel", "<hash>|<group>"). */
+void gov_store_reset_id(const char *kind, const char *id, int64_t reset_at, bool reset);
 
 typedef enum gov_op_mode { GOV_OP_CREATE, GOV_OP_PATCH, GOV_OP_DELETE } gov_op_mode_t;
 

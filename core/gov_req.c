@@ -343,6 +343,45 @@ static bool over_budget(req_t *r, gov_rec_t *e, const char *what)
     return true;
 }
 
+/* The key's spend on this model group, in the key's current budget period. */
+static gov_cell_t *model_cell(gov_rec_t *key, const char *group)
+{
+    if (key == NULL || cJSON_GetObjectItemCaseSensitive(key->model_max_budget, group) == NULL)
+        return NULL;
+    gov_cell_t *mc = gov_model_cell(key->id, group);
+    if (mc == NULL)
+        return NULL;
+    int64_t period = atomic_load(&key->cell->reset_at);
+    int64_t seen = atomic_load(&mc->reset_at);
+    if (seen != period && atomic_compare_exchange_strong(&mc->reset_at, &seen, period)) {
+        atomic_store(&mc->spend, 0);
+        char id[400];
+        snprintf(id, sizeof id, "%s|%s", key->id, group);
+        gov_store_reset_id("keymodel", id, period, true);
+    }
+    return mc;
+}
+
+/* model_max_budget: {"gpt-4o": 5.0} on the key, in USD per the key's budget period. */
+static bool over_model_budget(req_t *r, gov_rec_t *key, const char *group)
+{
+    gov_cell_t *mc = model_cell(key, group);
+    const cJSON *v = key ? cJSON_GetObjectItemCaseSensitive(key->model_max_budget, group) : NULL;
+    if (mc == NULL || !cJSON_IsNumber(v))
+        return false;
+    int64_t max = (int64_t)(v->valuedouble * GOV_NUSD + 0.5);
+    int64_t spend = atomic_load(&mc->spend);
+    if (spend < max)
+        return false;
+    char msg[400];
+    snprintf(msg, sizeof msg,
+             "Budget has been exceeded! The key's budget for model '%.100s' is spent: current "
+             "cost %.6f, max budget %.6f (USD).",
+             group, (double)spend / GOV_NUSD, (double)max / GOV_NUSD);
+    req_set_error(r, 400, GANTRY_ERR_BUDGET, "budget_exceeded", "budget_exceeded", "model", msg);
+    return true;
+}
+
 /* ---- rate limits ---- */
 
 static rl_table_t *limiter;
@@ -516,6 +555,8 @@ bool gov_admit(req_t *r)
     }
     if (over_budget(r, g->cust_budget, "end user's budget"))
         return false;
+    if (over_model_budget(r, g->ent[GOV_KEY], r->group->name))
+        return false;
     return limiter == NULL || limits(r);
 }
 
@@ -557,6 +598,9 @@ void gov_finish(req_t *r)
             rl_release(limiter, g->subj[i].name, &g->subj[i].ticket, now);
         }
         g->cost = cost;
+        gov_cell_t *mc = cost > 0 && r->group ? model_cell(g->ent[GOV_KEY], r->group->name) : NULL;
+        if (mc != NULL)
+            atomic_fetch_add(&mc->spend, cost);
         gov_rec_t *payers[GOV_NKINDS + 1];
         memcpy(payers, g->ent, sizeof g->ent);
         payers[GOV_NKINDS] = g->cust_budget;

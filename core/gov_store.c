@@ -99,6 +99,28 @@ int gov_load(void *vdb, char *err, size_t errlen)
         return -1;
     }
     gov_change_publish(c);
+    if (gov_model_cells_init() != 0) {
+        snprintf(err, errlen, "governance: out of memory");
+        return -1;
+    }
+    if (sqlite3_prepare_v2(db, "SELECT id, spend, reset_at FROM gov_spend WHERE kind = 'keymodel'",
+                           -1, &st, NULL) == SQLITE_OK) {
+        while (sqlite3_step(st) == SQLITE_ROW) {
+            const char *id = (const char *)sqlite3_column_text(st, 0);
+            const char *bar = id ? strchr(id, '|') : NULL;
+            if (bar == NULL || bar - id >= 65)
+                continue;
+            char key[65];
+            memcpy(key, id, (size_t)(bar - id));
+            key[bar - id] = '\0';
+            gov_cell_t *mc = gov_model_cell(key, bar + 1);
+            if (mc != NULL) {
+                atomic_store(&mc->spend, sqlite3_column_int64(st, 1));
+                atomic_store(&mc->reset_at, sqlite3_column_int64(st, 2));
+            }
+        }
+    }
+    sqlite3_finalize(st);
     if (n > 0)
         log_info("governance: %zu entit%s loaded", n, n == 1 ? "y" : "ies");
     return 0;
@@ -304,11 +326,12 @@ typedef struct spend_job {
     int64_t start_ms, cost, prompt, completion, latency_ms;
     int status;
     bool cache_hit;
-    char *text[12]; /* request_id, key, alias, user, team, org, customer, group, dep, provider,
-                       tags, day */
+    char *text[13]; /* request_id, key, alias, user, team, org, customer, group, dep, provider,
+                       tags, day, key|group (keys with a model_max_budget) */
 } spend_job_t;
 
-enum { T_REQ, T_KEY, T_ALIAS, T_USER, T_TEAM, T_ORG, T_CUST, T_GROUP, T_DEP, T_PROV, T_TAGS, T_DAY };
+enum { T_REQ, T_KEY, T_ALIAS, T_USER, T_TEAM, T_ORG, T_CUST, T_GROUP, T_DEP, T_PROV, T_TAGS, T_DAY,
+       T_KEYMODEL, T_N };
 
 static void daily(sqlite3 *db, const spend_job_t *s, const char *kind, const char *id)
 {
@@ -411,7 +434,8 @@ static void spend_run(sqlite3 *db, store_job_t *j)
     add_spend(db, "team", s->text[T_TEAM], s->cost);
     add_spend(db, "org", s->text[T_ORG], s->cost);
     add_spend(db, "customer", s->text[T_CUST], s->cost);
-    for (int i = 0; i < 12; i++)
+    add_spend(db, "keymodel", s->text[T_KEYMODEL], s->cost);
+    for (int i = 0; i < T_N; i++)
         free(s->text[i]);
 }
 
@@ -463,12 +487,18 @@ void gov_store_spend(req_t *r, int64_t cost)
     gmtime_r(&secs, &tm);
     strftime(day, sizeof day, "%Y-%m-%d", &tm);
     s->text[T_DAY] = strdup(day);
+    if (key != NULL && r->group != NULL &&
+        cJSON_GetObjectItemCaseSensitive(key->model_max_budget, r->group->name) != NULL) {
+        size_t n = strlen(key->id) + strlen(r->group->name) + 2;
+        if ((s->text[T_KEYMODEL] = malloc(n)) != NULL)
+            snprintf(s->text[T_KEYMODEL], n, "%s|%s", key->id, r->group->name);
+    }
     if (store_submit(&s->job) != 0) {
         /* The store is overloaded: the in-memory spend (what budgets use) is still right; only
          * the row and the persisted running total miss this request. */
         if (atomic_fetch_add(&dropped, 1) % 1000 == 0)
             log_warn("database queue full: spend rows are being dropped");
-        for (int i = 0; i < 12; i++)
+        for (int i = 0; i < T_N; i++)
             free(s->text[i]);
         free(s);
     }
@@ -499,14 +529,19 @@ static void reset_run(sqlite3 *db, store_job_t *j)
 
 void gov_store_reset(const gov_rec_t *e, int64_t spend, int64_t reset_at, bool reset)
 {
+    (void)spend;
+    gov_store_reset_id(kind_key[e->kind], e->id, reset_at, reset);
+}
+
+void gov_store_reset_id(const char *kind, const char *id, int64_t reset_at, bool reset)
+{
     reset_job_t *rj = calloc(1, sizeof *rj);
-    if (rj == NULL || (rj->id = strdup(e->id)) == NULL) {
+    if (rj == NULL || (rj->id = strdup(id)) == NULL) {
         free(rj);
         return;
     }
     rj->job = (store_job_t){.run = reset_run, .bytes = sizeof *rj};
-    snprintf(rj->kind, sizeof rj->kind, "%s", kind_key[e->kind]);
-    rj->spend = spend;
+    snprintf(rj->kind, sizeof rj->kind, "%s", kind);
     rj->reset_at = reset_at;
     rj->reset = reset;
     if (store_submit(&rj->job) != 0) {

@@ -216,6 +216,18 @@ describe('governance', () => {
             assert.equal(rs.status, 400, 'a streamed request is refused too');
         });
 
+        it('model_max_budget: a key\'s budget for one model stops that model only', T, async () => {
+            const one = await ask(gw, MASTER_KEY);
+            const cost = one.json.usage.prompt_tokens * 0.001 + one.json.usage.completion_tokens * 0.002;
+            const k = await newKey(gw, { model_max_budget: { 'fake-model': cost * 1.5 } });
+            assert.equal((await ask(gw, k.key)).status, 200);
+            assert.equal((await ask(gw, k.key)).status, 200);
+            const r = await ask(gw, k.key);
+            assert.equal(r.status, 400, r.text);
+            assert.match(r.json.error.message, /fake-model/);
+            assert.equal((await ask(gw, k.key, 'other-model')).status, 200);
+        });
+
         it('team, user and customer budgets each stop their requests', T, async () => {
             const team = (await post(gw, '/team/new', { max_budget: 0.000001 })).json;
             const tk = await newKey(gw, { team_id: team.team_id });
