@@ -238,6 +238,89 @@ static void op_models(req_t *r)
     cJSON_free(s);
 }
 
+/* A config scalar as JSON (strings stay strings; os.environ/ values are not shown). */
+static void add_scalar(cJSON *o, const char *key, const cfg_node_t *n)
+{
+    if (n == NULL)
+        return;
+    if (n->kind == CFG_INT || n->kind == CFG_NUM)
+        cJSON_AddNumberToObject(o, key, n->kind == CFG_INT ? (double)n->i : n->d);
+    else if (n->kind == CFG_BOOL)
+        cJSON_AddBoolToObject(o, key, n->b);
+    else if (n->kind == CFG_STR && strncmp(n->str, "os.environ/", 11) != 0)
+        cJSON_AddStringToObject(o, key, n->str);
+}
+
+/*
+ * GET /model/info: LiteLLM's model list with each deployment's settings - never its credentials -
+ * limited to the models the caller may call.
+ */
+static void op_model_info(req_t *r)
+{
+    static const char *const params[] = {"model", "api_base", "api_version", "rpm", "tpm",
+                                         "max_parallel_requests", "input_cost_per_token",
+                                         "output_cost_per_token", "aws_region_name", "order",
+                                         "weight", NULL};
+    gen_t *g = r->gen;
+    cJSON *root = cJSON_CreateObject();
+    cJSON *data = cJSON_AddArrayToObject(root, "data");
+    for (size_t i = 0; i < g->ndeps; i++) {
+        const deployment_t *d = &g->deps[i];
+        if (r->gov != NULL && !gov_model_visible(r, d->group->name))
+            continue;
+        cJSON *m = cJSON_CreateObject();
+        cJSON_AddStringToObject(m, "model_name", d->group->name);
+        cJSON *lp = cJSON_AddObjectToObject(m, "litellm_params");
+        for (const char *const *k = params; *k; k++)
+            add_scalar(lp, *k, cfg_map_get(d->cfg->params, *k));
+        cJSON_AddStringToObject(lp, "custom_llm_provider", d->cfg->prefix);
+        cJSON *mi = cJSON_AddObjectToObject(m, "model_info");
+        cJSON_AddStringToObject(mi, "id", d->cfg->id);
+        const cfg_node_t *info = d->cfg->info;
+        for (size_t k = 0; info != NULL && info->kind == CFG_MAP && k < info->count; k++) {
+            const cfg_pair_t *p = &info->pairs[k];
+            if (strcmp(p->key, "id") == 0)
+                continue;
+            if (p->value->kind == CFG_SEQ) {
+                cJSON *arr = cJSON_AddArrayToObject(mi, p->key);
+                for (size_t j = 0; j < p->value->count; j++) {
+                    if (p->value->items[j]->kind == CFG_STR)
+                        cJSON_AddItemToArray(arr, cJSON_CreateString(p->value->items[j]->str));
+                }
+            } else {
+                add_scalar(mi, p->key, p->value);
+            }
+        }
+        if (d->cost_in >= 0 && cJSON_GetObjectItemCaseSensitive(mi, "input_cost_per_token") == NULL)
+            cJSON_AddNumberToObject(mi, "input_cost_per_token", d->cost_in);
+        if (d->cost_out >= 0 && cJSON_GetObjectItemCaseSensitive(mi, "output_cost_per_token") == NULL)
+            cJSON_AddNumberToObject(mi, "output_cost_per_token", d->cost_out);
+        cJSON_AddItemToArray(data, m);
+    }
+    char *s = cJSON_PrintUnformatted(root);
+    cJSON_Delete(root);
+    r->phase = PH_SENT;
+    resp_send_body(r, 200, "application/json", s ? s : "{}", s ? strlen(s) : 2);
+    cJSON_free(s);
+}
+
+int api_model_info(worker_t *w, h2o_req_t *h)
+{
+    req_t *r = routes_new_req(w, h, "/model/info");
+    if (r == NULL)
+        return -1;
+    req_hold(r);
+    if (!h2o_memis(h->method.base, h->method.len, H2O_STRLIT("GET"))) {
+        req_set_error(r, 405, GANTRY_ERR_BAD_REQUEST, "invalid_request_error", "method_not_allowed",
+                      NULL, "Only GET is supported on this endpoint.");
+        pipe_start(r, op_refuse);
+    } else {
+        pipe_start(r, op_model_info);
+    }
+    req_release(r);
+    return 0;
+}
+
 int api_openai_models(worker_t *w, h2o_req_t *h)
 {
     req_t *r = routes_new_req(w, h, "/v1/models");

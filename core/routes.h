@@ -11,6 +11,8 @@
 /* Each returns 0 when it answers (now or later), as h2o handlers do. */
 int api_openai_chat(worker_t *w, h2o_req_t *h);
 int api_openai_models(worker_t *w, h2o_req_t *h);
+/* GET /model/info and /v1/model/info: the deployments the caller may call, without secrets. */
+int api_model_info(worker_t *w, h2o_req_t *h);
 int api_anthropic_messages(worker_t *w, h2o_req_t *h);
 int api_anthropic_count_tokens(worker_t *w, h2o_req_t *h);
 /* Every POST /bedrock/model/{modelId}/{operation} (a prefix route, see srv.c). */

@@ -44,6 +44,7 @@ static const struct {
 } routes[] = {
     {"/v1/chat/completions", api_openai_chat}, {"/chat/completions", api_openai_chat},
     {"/v1/models", api_openai_models},         {"/models", api_openai_models},
+    {"/model/info", api_model_info},           {"/v1/model/info", api_model_info},
     {"/v1/embeddings", api_openai_embeddings}, {"/embeddings", api_openai_embeddings},
     {"/v1/completions", api_openai_completions}, {"/completions", api_openai_completions},
     {"/chat-history", hist_route_messages},    {"/bedrock/chat-history", hist_route_bedrock},

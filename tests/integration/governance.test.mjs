@@ -178,6 +178,14 @@ describe('governance', () => {
             assert.equal((await ask(gw, k.key, 'other-model')).status, 401, 'the key does not allow it');
             const m = await get(gw, '/v1/models', k.key);
             assert.deepEqual(m.json.data.map((x) => x.id), ['fake-model']);
+            const mi = await get(gw, '/model/info', k.key);
+            assert.equal(mi.status, 200, mi.text);
+            assert.deepEqual(mi.json.data.map((x) => x.model_name), ['fake-model']);
+            assert.equal(mi.json.data[0].model_info.id, 'dep-a');
+            assert.equal(mi.json.data[0].litellm_params.input_cost_per_token, 0.001);
+            const all = await get(gw, '/model/info');
+            assert.equal(all.json.data.length, 4, 'the master key sees every deployment');
+            assert.ok(!JSON.stringify(all.json).includes('api_key'), 'never a credential');
         });
 
         it('access groups and wildcards', T, async () => {
