@@ -188,6 +188,14 @@ static const char *query(req_t *r, const char *name, char *buf, size_t len)
     return url_query_param(r->h->path.base + at, r->h->path.len - at, name, buf, len);
 }
 
+/* ?limit=N, 1 to MAX_ROWS; MAX_ROWS when absent or out of range. */
+static int64_t limit_param(req_t *r, char *buf, size_t len)
+{
+    const char *v = query(r, "limit", buf, len);
+    long n = v != NULL ? strtol(v, NULL, 10) : 0;
+    return n > 0 && n < MAX_ROWS ? n : MAX_ROWS;
+}
+
 static query_job_t *job(req_t *r, const char *sql, void (*shape)(req_t *, query_job_t *))
 {
     query_job_t *q = calloc(1, sizeof *q);
@@ -285,9 +293,7 @@ bool gov_spend_route(req_t *r, const char *path, const bool *admin, bool viewer,
             param(q, from[0] ? from : NULL);
             param(q, to[0] ? to : NULL);
             param(q, query(r, "model", b7, sizeof b7));
-            const char *lim = query(r, "limit", b8, sizeof b8);
-            if (lim != NULL && atoi(lim) > 0 && atoi(lim) < MAX_ROWS)
-                q->limit = atoi(lim);
+            q->limit = limit_param(r, b8, sizeof b8);
         }
         run(r, q);
         return true;
@@ -321,9 +327,8 @@ bool gov_spend_route(req_t *r, const char *path, const bool *admin, bool viewer,
                  "spend_daily WHERE kind = '%s' GROUP BY id ORDER BY total_spend DESC LIMIT ?1",
                  globals[i].id_name, globals[i].kind);
         query_job_t *q = job(r, sql[i], shape_rows);
-        const char *lim = query(r, "limit", b8, sizeof b8);
-        if (q != NULL && lim != NULL && atoi(lim) > 0 && atoi(lim) < MAX_ROWS)
-            q->limit = atoi(lim);
+        if (q != NULL)
+            q->limit = limit_param(r, b8, sizeof b8);
         run(r, q);
         return true;
     }
