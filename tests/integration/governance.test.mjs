@@ -680,3 +680,118 @@ async function waitUntil(fn, timeout = 5000) {
     }
     assert.fail('timed out waiting');
 }
+
+describe('governance: every management endpoint, and the role matrix', () => {
+    let gw;
+    before(async () => {
+        gw = await startGateway(config());
+    });
+    after(async () => {
+        await gw?.stop();
+    });
+
+    it('users: new, info, list, update, delete (with their keys)', T, async () => {
+        const u = await post(gw, '/user/new', { user_id: 'ed', user_email: 'ed@x.io', max_budget: 3 });
+        assert.equal(u.status, 200, u.text);
+        assert.equal(u.json.user_role, 'internal_user');
+        const info = await get(gw, '/user/info?user_id=ed');
+        assert.equal(info.json.user_info.user_email, 'ed@x.io');
+        assert.equal(info.json.keys.length, 1, 'auto_create_key made one');
+        const list = await get(gw, '/user/list?page_size=1000');
+        assert.ok(list.json.users.some((x) => x.user_id === 'ed'));
+        const up = await post(gw, '/user/update', { user_id: 'ed', user_alias: 'Ed', max_budget: null });
+        assert.equal(up.status, 200, up.text);
+        assert.equal(up.json.user_alias, 'Ed');
+        assert.equal(up.json.max_budget, undefined, 'null removes a field');
+        const d = await post(gw, '/user/delete', { user_ids: ['ed'] });
+        assert.equal(d.status, 200, d.text);
+        assert.equal((await ask(gw, u.json.key)).status, 401, 'its keys went with it');
+        assert.equal((await get(gw, '/user/info?user_id=ed')).status, 404);
+        assert.equal((await post(gw, '/user/update', { user_id: 'ed', user_alias: 'x' })).status, 404);
+    });
+
+    it('teams: new, info, list, update, block, unblock, members, delete', T, async () => {
+        const t = (await post(gw, '/team/new', { team_id: 'team-z', team_alias: 'zed' })).json;
+        assert.equal(t.team_id, 'team-z');
+        await post(gw, '/user/new', { user_id: 'zoe', auto_create_key: false });
+        const add = await post(gw, '/team/member_add', { team_id: 'team-z', member: [{ role: 'user', user_id: 'zoe' }] });
+        assert.equal(add.status, 200, add.text);
+        const upd = await post(gw, '/team/member_update', { team_id: 'team-z', user_id: 'zoe', role: 'admin' });
+        assert.deepEqual(upd.json.members_with_roles, [{ user_id: 'zoe', role: 'admin' }]);
+        assert.equal((await post(gw, '/team/member_add', { team_id: 'team-z', member: { role: 'user', user_id: 'nobody' } })).status, 400);
+        const k = await newKey(gw, { team_id: 'team-z' });
+        assert.equal((await post(gw, '/team/block', { team_id: 'team-z' })).status, 200);
+        const blocked = await ask(gw, k.key);
+        assert.equal(blocked.status, 401);
+        assert.equal(blocked.json.error.code, 'team_blocked');
+        assert.equal((await post(gw, '/team/unblock', { team_id: 'team-z' })).status, 200);
+        assert.equal((await ask(gw, k.key)).status, 200);
+        const list = await get(gw, '/team/list');
+        assert.ok(list.json.some((x) => x.team_id === 'team-z'));
+        const up = await post(gw, '/team/update', { team_id: 'team-z', team_alias: 'zed-2' });
+        assert.equal(up.json.team_alias, 'zed-2');
+        const del = await post(gw, '/team/member_delete', { team_id: 'team-z', user_id: 'zoe' });
+        assert.deepEqual(del.json.members_with_roles, []);
+        assert.equal((await post(gw, '/team/delete', { team_ids: ['team-z'] })).status, 200);
+        assert.equal((await get(gw, '/team/info?team_id=team-z')).status, 404);
+    });
+
+    it('organizations, customers and budgets: new, info, list, update, delete; customers block', T, async () => {
+        const o = (await post(gw, '/organization/new', { organization_alias: 'o1' })).json;
+        assert.equal((await get(gw, `/organization/info?organization_id=${o.organization_id}`)).json.organization_alias, 'o1');
+        assert.equal((await post(gw, '/organization/update', { organization_id: o.organization_id, organization_alias: 'o2' })).json.organization_alias, 'o2');
+        assert.ok((await get(gw, '/organization/list')).json.some((x) => x.organization_id === o.organization_id));
+        assert.equal((await post(gw, '/organization/delete', { organization_ids: [o.organization_id] })).status, 200);
+
+        assert.equal((await post(gw, '/customer/new', { user_id: 'cust-1', alias: 'C' })).status, 200);
+        assert.equal((await get(gw, '/customer/info?end_user_id=cust-1')).json.alias, 'C');
+        assert.equal((await post(gw, '/customer/block', { user_ids: ['cust-1'] })).status, 200);
+        const r = await ask(gw, MASTER_KEY, 'fake-model', { user: 'cust-1' });
+        assert.equal(r.status, 403, r.text);
+        assert.equal(r.json.error.code, 'customer_blocked');
+        assert.equal((await post(gw, '/customer/unblock', { user_ids: ['cust-1'] })).status, 200);
+        assert.equal((await ask(gw, MASTER_KEY, 'fake-model', { user: 'cust-1' })).status, 200);
+        assert.equal((await post(gw, '/customer/update', { user_id: 'cust-1', alias: 'D' })).json.alias, 'D');
+        assert.ok((await get(gw, '/customer/list')).json.some((x) => x.user_id === 'cust-1'));
+        assert.equal((await post(gw, '/customer/delete', { user_ids: ['cust-1'] })).status, 200);
+        assert.equal((await post(gw, '/customer/new', {})).status, 400, 'a customer needs its id');
+
+        assert.equal((await post(gw, '/budget/new', { budget_id: 'b1', max_budget: 10 })).status, 200);
+        assert.equal((await post(gw, '/budget/update', { budget_id: 'b1', max_budget: 20 })).json.max_budget, 20);
+        assert.equal((await get(gw, '/budget/info?budget_id=b1')).json.max_budget, 20);
+        assert.equal((await post(gw, '/budget/new', { budget_id: 'b2', max_parallel_requests: 'many' })).status, 400);
+    });
+
+    it('the role matrix: each role against each class of route', T, async () => {
+        const roles = {};
+        for (const role of ['proxy_admin', 'proxy_admin_viewer', 'internal_user', 'internal_user_viewer']) {
+            roles[role] = (await post(gw, '/user/new', { user_id: `m-${role}`, user_role: role })).json.key;
+        }
+        const other = await newKey(gw, {});
+        const calls = {
+            llm: (k) => ask(gw, k),
+            info_own: (k) => get(gw, '/key/info', k),
+            list_keys: (k) => get(gw, '/key/list', k),
+            create_key: (k) => post(gw, '/key/generate', {}, k),
+            create_user: (k) => post(gw, '/user/new', { auto_create_key: false }, k),
+            create_team: (k) => post(gw, '/team/new', {}, k),
+            update_other_key: (k) => post(gw, '/key/update', { key: other.key, key_alias: 'x' }, k),
+            global_spend: (k) => get(gw, '/global/spend', k),
+            audit: (k) => get(gw, '/audit', k),
+        };
+        /* allowed (2xx) or not, per role; the rest must be 403/404 */
+        const want = {
+            proxy_admin: { llm: 1, info_own: 1, list_keys: 1, create_key: 1, create_user: 1, create_team: 1, update_other_key: 1, global_spend: 1, audit: 1 },
+            proxy_admin_viewer: { llm: 1, info_own: 1, list_keys: 1, create_key: 0, create_user: 0, create_team: 0, update_other_key: 0, global_spend: 1, audit: 1 },
+            internal_user: { llm: 1, info_own: 1, list_keys: 1, create_key: 1, create_user: 0, create_team: 0, update_other_key: 0, global_spend: 0, audit: 0 },
+            internal_user_viewer: { llm: 1, info_own: 1, list_keys: 1, create_key: 0, create_user: 0, create_team: 0, update_other_key: 0, global_spend: 0, audit: 0 },
+        };
+        for (const [role, key] of Object.entries(roles)) {
+            for (const [name, call] of Object.entries(calls)) {
+                const r = await call(key);
+                if (want[role][name]) assert.equal(r.status, 200, `${role} ${name}: ${r.text}`);
+                else assert.ok(r.status === 403 || r.status === 404, `${role} ${name} must be refused: ${r.status} ${r.text}`);
+            }
+        }
+    });
+});
