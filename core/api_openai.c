@@ -304,36 +304,29 @@ static void op_model_info(req_t *r)
     cJSON_free(s);
 }
 
-int api_model_info(worker_t *w, h2o_req_t *h)
+/* A GET-only route that answers from the configuration (after AUTH). */
+static int get_route(worker_t *w, h2o_req_t *h, const char *path, pipe_op_fn op)
 {
-    req_t *r = routes_new_req(w, h, "/model/info");
+    req_t *r = routes_new_req(w, h, path);
     if (r == NULL)
         return -1;
     req_hold(r);
     if (!h2o_memis(h->method.base, h->method.len, H2O_STRLIT("GET"))) {
         req_set_error(r, 405, GANTRY_ERR_BAD_REQUEST, "invalid_request_error", "method_not_allowed",
                       NULL, "Only GET is supported on this endpoint.");
-        pipe_start(r, op_refuse);
-    } else {
-        pipe_start(r, op_model_info);
+        op = op_refuse;
     }
+    pipe_start(r, op);
     req_release(r);
     return 0;
 }
 
+int api_model_info(worker_t *w, h2o_req_t *h)
+{
+    return get_route(w, h, "/model/info", op_model_info);
+}
+
 int api_openai_models(worker_t *w, h2o_req_t *h)
 {
-    req_t *r = routes_new_req(w, h, "/v1/models");
-    if (r == NULL)
-        return -1;
-    req_hold(r);
-    if (!h2o_memis(h->method.base, h->method.len, H2O_STRLIT("GET"))) {
-        req_set_error(r, 405, GANTRY_ERR_BAD_REQUEST, "invalid_request_error", "method_not_allowed",
-                      NULL, "Only GET is supported on this endpoint.");
-        pipe_start(r, op_refuse);
-    } else {
-        pipe_start(r, op_models);
-    }
-    req_release(r);
-    return 0;
+    return get_route(w, h, "/v1/models", op_models);
 }
