@@ -77,6 +77,7 @@ const gantry_conf_field_t cfg_general_fields[] = {
     {"health_check_interval", A, 0, NULL},
     {"health_check_details", B, IGN, NULL},
     {"alerting", Q, 0, "[webhook]: budget alerts are POSTed to alert_to_webhook_url.budget_alerts"},
+    {"rate_limit_subjects", I, 0, "keys, teams, ... rate-limited at once (default 16384)"},
     {"budget_alert_thresholds", Q, 0, "shares of max_budget that raise an alert (default [0.8, 1.0])"},
     {"alerting_threshold", A, IGN, NULL},
     {"alert_types", Q, IGN, NULL},

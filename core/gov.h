@@ -106,6 +106,10 @@ typedef struct gov_ctx {
 /* Load every entity from the database into the first snapshot (store thread must not run yet:
  * called with the connection right after the migrations). */
 int gov_load(void *sqlite_db, char *err, size_t errlen);
+/* The store thread: a batch of jobs ran (write the spend summed over it), and the connection is
+ * about to close (drop the prepared statements). */
+void gov_store_batch_end(void *sqlite_db);
+void gov_store_close(void);
 int gov_worker_init(worker_t *w);
 void gov_worker_fini(worker_t *w);
 void gov_shutdown(void);

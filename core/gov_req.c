@@ -384,7 +384,29 @@ static bool over_model_budget(req_t *r, gov_rec_t *key, const char *group)
 
 /* ---- rate limits ---- */
 
-static rl_table_t *limiter;
+/*
+ * One limiter for the process, made on first use: a gateway without limits never pays for its
+ * table (about 600 bytes per subject).  general_settings.rate_limit_subjects sizes it (default
+ * 16384 subjects in use at once; a subject idle for two minutes gives its place up; beyond that
+ * the limits fail open with a warning, see rl.h).
+ */
+static _Atomic(rl_table_t *) limiter_;
+static size_t limiter_capacity = 16384;
+
+static rl_table_t *get_limiter(void)
+{
+    rl_table_t *t = atomic_load_explicit(&limiter_, memory_order_acquire);
+    if (t != NULL)
+        return t;
+    rl_table_t *mine = rl_new(limiter_capacity, NULL);
+    if (mine == NULL)
+        return NULL;
+    if (!atomic_compare_exchange_strong(&limiter_, &t, mine)) {
+        rl_free(mine); /* another worker made it first */
+        return t;
+    }
+    return mine;
+}
 
 static bool subject(gov_ctx_t *g, const char *fmt, const char *a, const char *b)
 {
@@ -489,6 +511,11 @@ static bool limits(req_t *r)
     }
     if (g->nsubj == 0)
         return true;
+    rl_table_t *limiter = get_limiter();
+    if (limiter == NULL) {
+        g->nsubj = 0;
+        return true; /* out of memory: limits fail open, as a full table does */
+    }
     g->est_tokens = estimate_tokens(r);
     shown_t sh = {0};
     int64_t now = unix_ms();
@@ -540,7 +567,7 @@ static bool limits(req_t *r)
 bool gov_admit(req_t *r)
 {
     /* Without keys (no master key) only the policies' limit rules can apply. */
-    if (r->gov == NULL && r->gen->policies != NULL && limiter != NULL && ctx_new(r) == NULL)
+    if (r->gov == NULL && r->gen->policies != NULL && ctx_new(r) == NULL)
         return deny(r, 500, "internal_error", "out of memory");
     gov_ctx_t *g = r->gov;
     if (g == NULL || r->group == NULL)
@@ -557,7 +584,7 @@ bool gov_admit(req_t *r)
         return false;
     if (over_model_budget(r, g->ent[GOV_KEY], r->group->name))
         return false;
-    return limiter == NULL || limits(r);
+    return limits(r);
 }
 
 /* ---- the end ---- */
@@ -591,6 +618,7 @@ void gov_finish(req_t *r)
     int64_t cost = on || g != NULL ? cost_nusd(r) : 0;
     if (g != NULL) {
         int64_t now = unix_ms();
+        rl_table_t *limiter = atomic_load(&limiter_);
         for (unsigned i = 0; g->counted && i < g->nsubj; i++) {
             int64_t used = (r->prompt_tokens > 0 ? r->prompt_tokens : 0) +
                            (r->completion_tokens > 0 ? r->completion_tokens : 0);
@@ -630,14 +658,16 @@ int gov_req_init(void)
     prices = cost_table_load(NULL, err, sizeof err);
     if (prices == NULL)
         log_warn("model prices not loaded (%s): costs count as 0", err);
-    limiter = rl_new(100000, NULL);
-    return limiter != NULL ? 0 : -1;
+    const cfg_node_t *gs = srv.cfg ? cfg_map_get(srv.cfg->doc->root, "general_settings") : NULL;
+    int64_t cap;
+    if (cfg_get_int(gs, "rate_limit_subjects", &cap) && cap > 0 && cap <= (1 << 24))
+        limiter_capacity = (size_t)cap;
+    return 0;
 }
 
 void gov_req_fini(void)
 {
-    rl_free(limiter);
-    limiter = NULL;
+    rl_free(atomic_exchange(&limiter_, NULL));
     cost_table_free((cost_table_t *)prices);
     prices = NULL;
 }

@@ -128,14 +128,57 @@ int gov_load(void *vdb, char *err, size_t errlen)
 
 /* ---- management writes ---- */
 
+/*
+ * Prepared statements, kept for the life of the connection: preparing is most of the cost of a
+ * small statement, and the spend path runs several per request.  Store thread only (like every
+ * use of the connection), keyed by the SQL text's address (the texts are literals).
+ */
+#define MAX_CACHED 24
+static struct {
+    const char *sql;
+    sqlite3_stmt *st;
+} cache[MAX_CACHED];
+
+static sqlite3_stmt *cached(sqlite3 *db, const char *sql)
+{
+    size_t i = 0;
+    for (; i < MAX_CACHED && cache[i].sql != NULL; i++) {
+        if (cache[i].sql == sql) {
+            sqlite3_reset(cache[i].st);
+            sqlite3_clear_bindings(cache[i].st);
+            return cache[i].st;
+        }
+    }
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK) {
+        log_error("database: %s", sqlite3_errmsg(db));
+        return NULL;
+    }
+    if (i == MAX_CACHED) { /* a statement text was added without growing the table */
+        log_error("database: statement cache full");
+        sqlite3_finalize(st);
+        return NULL;
+    }
+    cache[i].sql = sql;
+    cache[i].st = st;
+    return st;
+}
+
+void gov_store_close(void)
+{
+    for (size_t i = 0; i < MAX_CACHED && cache[i].sql != NULL; i++) {
+        sqlite3_finalize(cache[i].st);
+        cache[i].sql = NULL;
+        cache[i].st = NULL;
+    }
+}
+
 static bool exec_bind(sqlite3 *db, const char *sql, const char *const *text, size_t ntext,
                       const int64_t *ints, size_t nints)
 {
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
-        log_error("database: %s", sqlite3_errmsg(db));
+    sqlite3_stmt *st = cached(db, sql);
+    if (st == NULL)
         return false;
-    }
     int i = 1;
     for (size_t k = 0; k < ntext; k++, i++)
         sqlite3_bind_text(st, i, text[k], -1, SQLITE_TRANSIENT);
@@ -144,7 +187,7 @@ static bool exec_bind(sqlite3 *db, const char *sql, const char *const *text, siz
     bool ok = sqlite3_step(st) == SQLITE_DONE;
     if (!ok)
         log_error("database: %s", sqlite3_errmsg(db));
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
     return ok;
 }
 
@@ -333,44 +376,126 @@ typedef struct spend_job {
 enum { T_REQ, T_KEY, T_ALIAS, T_USER, T_TEAM, T_ORG, T_CUST, T_GROUP, T_DEP, T_PROV, T_TAGS, T_DAY,
        T_KEYMODEL, T_N };
 
+/*
+ * Spend deltas are summed on the store thread for the whole batch (store.c calls
+ * gov_store_batch_end() before its COMMIT): under load a batch holds hundreds of requests of a few
+ * keys and models, and each aggregate row is then written once per batch, not once per request.
+ */
+#define AGG_SLOTS 2048 /* a power of two; flushed early when half full */
+
+typedef struct agg {
+    char *name; /* "kind\x1fid\x1fday\x1fmodel" (daily) or "kind\x1fid" (running totals) */
+    bool daily;
+    int64_t requests, failed, prompt, completion, cost;
+} agg_t;
+
+static agg_t aggs[AGG_SLOTS];
+static size_t naggs;
+
+static const char sql_daily[] =
+    "INSERT INTO spend_daily(day, kind, id, model, requests, failed, prompt_tokens, "
+    "completion_tokens, cost) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(kind, id, day, "
+    "model) DO UPDATE SET requests = requests + excluded.requests, failed = failed + "
+    "excluded.failed, prompt_tokens = prompt_tokens + excluded.prompt_tokens, completion_tokens = "
+    "completion_tokens + excluded.completion_tokens, cost = cost + excluded.cost";
+static const char sql_total[] =
+    "INSERT INTO gov_spend(kind, id, spend, total) VALUES (?, ?, ?, ?) ON CONFLICT(kind, id) DO "
+    "UPDATE SET spend = spend + excluded.spend, total = total + excluded.total";
+
+static void flush_aggs(sqlite3 *db)
+{
+    for (size_t i = 0; i < AGG_SLOTS && naggs > 0; i++) {
+        agg_t *a = &aggs[i];
+        if (a->name == NULL)
+            continue;
+        char *part[4] = {a->name, NULL, NULL, NULL};
+        for (int k = 1; k < 4 && part[k - 1] != NULL; k++) {
+            char *sep = strchr(part[k - 1], '\x1f');
+            if (sep != NULL) {
+                *sep = '\0';
+                part[k] = sep + 1;
+            }
+        }
+        sqlite3_stmt *st = cached(db, a->daily ? sql_daily : sql_total);
+        if (st != NULL && a->daily) {
+            sqlite3_bind_text(st, 1, part[2], -1, SQLITE_STATIC);
+            sqlite3_bind_text(st, 2, part[0], -1, SQLITE_STATIC);
+            sqlite3_bind_text(st, 3, part[1], -1, SQLITE_STATIC);
+            sqlite3_bind_text(st, 4, part[3] ? part[3] : "", -1, SQLITE_STATIC);
+            sqlite3_bind_int64(st, 5, a->requests);
+            sqlite3_bind_int64(st, 6, a->failed);
+            sqlite3_bind_int64(st, 7, a->prompt);
+            sqlite3_bind_int64(st, 8, a->completion);
+            sqlite3_bind_int64(st, 9, a->cost);
+        } else if (st != NULL) {
+            sqlite3_bind_text(st, 1, part[0], -1, SQLITE_STATIC);
+            sqlite3_bind_text(st, 2, part[1] ? part[1] : "", -1, SQLITE_STATIC);
+            sqlite3_bind_int64(st, 3, a->cost);
+            sqlite3_bind_int64(st, 4, a->cost);
+        }
+        if (st != NULL && sqlite3_step(st) != SQLITE_DONE)
+            log_error("database: spend aggregate: %s", sqlite3_errmsg(db));
+        if (st != NULL)
+            sqlite3_reset(st);
+        free(a->name);
+        *a = (agg_t){0};
+        naggs--;
+    }
+    naggs = 0;
+}
+
+void gov_store_batch_end(void *db)
+{
+    if (naggs > 0)
+        flush_aggs(db);
+}
+
+static uint64_t agg_hash(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return h;
+}
+
+static void add_agg(sqlite3 *db, bool daily, const char *name, const spend_job_t *s)
+{
+    if (naggs >= AGG_SLOTS / 2)
+        flush_aggs(db);
+    size_t i = agg_hash(name) & (AGG_SLOTS - 1);
+    while (aggs[i].name != NULL && (aggs[i].daily != daily || strcmp(aggs[i].name, name) != 0))
+        i = (i + 1) & (AGG_SLOTS - 1);
+    agg_t *a = &aggs[i];
+    if (a->name == NULL) {
+        if ((a->name = strdup(name)) == NULL)
+            return;
+        a->daily = daily;
+        naggs++;
+    }
+    a->requests++;
+    a->failed += s->status >= 400;
+    a->prompt += s->prompt;
+    a->completion += s->completion;
+    a->cost += s->cost;
+}
+
 static void daily(sqlite3 *db, const spend_job_t *s, const char *kind, const char *id)
 {
     if (id == NULL)
         return;
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(db,
-                           "INSERT INTO spend_daily(day, kind, id, model, requests, failed, "
-                           "prompt_tokens, completion_tokens, cost) VALUES (?, ?, ?, ?, 1, ?, ?, "
-                           "?, ?) ON CONFLICT(kind, id, day, model) DO UPDATE SET requests = "
-                           "requests + 1, failed = failed + excluded.failed, prompt_tokens = "
-                           "prompt_tokens + excluded.prompt_tokens, completion_tokens = "
-                           "completion_tokens + excluded.completion_tokens, cost = cost + "
-                           "excluded.cost",
-                           -1, &st, NULL) != SQLITE_OK)
-        return;
-    sqlite3_bind_text(st, 1, s->text[T_DAY], -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, kind, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 4, s->text[T_GROUP] ? s->text[T_GROUP] : "", -1, SQLITE_STATIC);
-    sqlite3_bind_int(st, 5, s->status >= 400 ? 1 : 0);
-    sqlite3_bind_int64(st, 6, s->prompt);
-    sqlite3_bind_int64(st, 7, s->completion);
-    sqlite3_bind_int64(st, 8, s->cost);
-    sqlite3_step(st);
-    sqlite3_finalize(st);
+    char name[512];
+    snprintf(name, sizeof name, "%s\x1f%s\x1f%s\x1f%s", kind, id, s->text[T_DAY],
+             s->text[T_GROUP] ? s->text[T_GROUP] : "");
+    add_agg(db, true, name, s);
 }
 
-static void add_spend(sqlite3 *db, const char *kind, const char *id, int64_t cost)
+static void add_spend(sqlite3 *db, const spend_job_t *s, const char *kind, const char *id)
 {
-    if (id == NULL || cost == 0)
+    if (id == NULL || s->cost == 0)
         return;
-    const char *t[] = {kind, id};
-    int64_t v[] = {cost, cost};
-    exec_bind(db,
-              "INSERT INTO gov_spend(kind, id, spend, total) VALUES (?, ?, ?, ?) "
-              "ON CONFLICT(kind, id) DO UPDATE SET spend = spend + excluded.spend, "
-              "total = total + excluded.total",
-              t, 2, v, 2);
+    char name[512];
+    snprintf(name, sizeof name, "%s\x1f%s", kind, id);
+    add_agg(db, false, name, s);
 }
 
 /*
@@ -397,13 +522,13 @@ static void spend_run(sqlite3 *db, store_job_t *j)
 {
     retention(db);
     spend_job_t *s = (spend_job_t *)j;
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(db,
-                           "INSERT INTO spend_logs(request_id, start_ms, key_hash, key_alias, "
-                           "user_id, team_id, org_id, customer, model_group, deployment, provider, "
-                           "prompt_tokens, completion_tokens, cost, status, latency_ms, cache_hit, "
-                           "tags) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                           -1, &st, NULL) == SQLITE_OK) {
+    static const char sql[] = "INSERT INTO spend_logs(request_id, start_ms, key_hash, key_alias, "
+                              "user_id, team_id, org_id, customer, model_group, deployment, "
+                              "provider, prompt_tokens, completion_tokens, cost, status, "
+                              "latency_ms, cache_hit, tags) VALUES "
+                              "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
+    sqlite3_stmt *st = cached(db, sql);
+    if (st != NULL) {
         static const int cols[] = {T_REQ, -1,     T_KEY,  T_ALIAS, T_USER, T_TEAM,
                                    T_ORG, T_CUST, T_GROUP, T_DEP,  T_PROV};
         for (int i = 0; i < (int)(sizeof cols / sizeof cols[0]); i++) {
@@ -421,20 +546,20 @@ static void spend_run(sqlite3 *db, store_job_t *j)
             sqlite3_bind_text(st, 18, s->text[T_TAGS], -1, SQLITE_STATIC);
         if (sqlite3_step(st) != SQLITE_DONE)
             log_error("database: spend log: %s", sqlite3_errmsg(db));
+        sqlite3_reset(st);
     }
-    sqlite3_finalize(st);
     daily(db, s, "key", s->text[T_KEY]);
     daily(db, s, "user", s->text[T_USER]);
     daily(db, s, "team", s->text[T_TEAM]);
     daily(db, s, "org", s->text[T_ORG]);
     daily(db, s, "customer", s->text[T_CUST]);
     daily(db, s, "all", "");
-    add_spend(db, "key", s->text[T_KEY], s->cost);
-    add_spend(db, "user", s->text[T_USER], s->cost);
-    add_spend(db, "team", s->text[T_TEAM], s->cost);
-    add_spend(db, "org", s->text[T_ORG], s->cost);
-    add_spend(db, "customer", s->text[T_CUST], s->cost);
-    add_spend(db, "keymodel", s->text[T_KEYMODEL], s->cost);
+    add_spend(db, s, "key", s->text[T_KEY]);
+    add_spend(db, s, "user", s->text[T_USER]);
+    add_spend(db, s, "team", s->text[T_TEAM]);
+    add_spend(db, s, "org", s->text[T_ORG]);
+    add_spend(db, s, "customer", s->text[T_CUST]);
+    add_spend(db, s, "keymodel", s->text[T_KEYMODEL]);
     for (int i = 0; i < T_N; i++)
         free(s->text[i]);
 }

@@ -78,6 +78,8 @@ static void *store_main(void *arg)
             atomic_fetch_sub(&st.queued_bytes, j->bytes);
             j->run(st.db, j);
         }
+        if (first != NULL)
+            gov_store_batch_end(st.db);
         if (tx && sqlite3_exec(st.db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
             log_error("database: commit failed: %s", sqlite3_errmsg(st.db));
             sqlite3_exec(st.db, "ROLLBACK", NULL, NULL, NULL);
@@ -162,6 +164,7 @@ void store_close(void)
     pthread_join(st.thread, NULL);
     /* Completions still waiting on worker lists are dropped by store_worker_fini(). */
     sem_destroy(&st.wake);
+    gov_store_close();
     sqlite3_close(st.db);
     st.db = NULL;
     st.open = false;
