@@ -343,6 +343,17 @@ bool gov_spend_route(req_t *r, const char *path, const bool *admin, bool viewer,
         run(r, q);
         return true;
     }
+    if (strcmp(path, "/global/spend/deployments") == 0) {
+        if (!viewer)
+            return forbidden(r);
+        run(r, job(r,
+                   "SELECT id AS model_id, model AS model_group, sum(cost) / 1e9 AS total_spend, "
+                   "sum(requests) AS total_requests, sum(prompt_tokens + completion_tokens) AS "
+                   "total_tokens FROM spend_daily WHERE kind = 'deployment' GROUP BY id, model "
+                   "ORDER BY total_spend DESC LIMIT ?1",
+                   shape_rows));
+        return true;
+    }
     if (strcmp(path, "/global/spend/models") == 0) {
         if (!viewer)
             return forbidden(r);

@@ -554,6 +554,7 @@ static void spend_run(sqlite3 *db, store_job_t *j)
     daily(db, s, "org", s->text[T_ORG]);
     daily(db, s, "customer", s->text[T_CUST]);
     daily(db, s, "all", "");
+    daily(db, s, "deployment", s->text[T_DEP]);
     add_spend(db, s, "key", s->text[T_KEY]);
     add_spend(db, s, "user", s->text[T_USER]);
     add_spend(db, s, "team", s->text[T_TEAM]);

@@ -293,6 +293,8 @@ describe('governance', () => {
             assert.ok(keys.json.some((x) => x.api_key === k.token && x.total_spend > 0));
             const models = await get(gw, '/global/spend/models');
             assert.ok(models.json.some((x) => x.model === 'fake-model' && x.total_requests >= 2));
+            const deps = await get(gw, '/global/spend/deployments');
+            assert.ok(deps.json.some((x) => x.model_id === 'dep-a' && x.model_group === 'fake-model' && x.total_spend > 0));
             const d = await get(gw, '/user/daily/activity?user_id=spender');
             assert.equal(d.status, 200, d.text);
             assert.equal(d.json.results.length, 1);
