@@ -365,7 +365,11 @@ static cJSON *shown(const gov_rec_t *e, const cJSON *doc)
     if (d == NULL)
         return NULL;
     cJSON_DeleteItemFromObjectCaseSensitive(d, "spend");
-    double spend = e ? (double)atomic_load(&e->cell->spend) / GOV_NUSD : 0;
+    /* A period that ended is shown as a new one even before the entity is used again (the
+     * reset itself happens at its next request). */
+    int64_t reset_at = e ? atomic_load(&e->cell->reset_at) : 0;
+    bool over = e && e->budget_duration_s > 0 && reset_at != 0 && unix_ms() >= reset_at;
+    double spend = e && !over ? (double)atomic_load(&e->cell->spend) / GOV_NUSD : 0;
     cJSON_AddNumberToObject(d, "spend", spend);
     return d;
 }

@@ -604,6 +604,7 @@ static int64_t cost_nusd(req_t *r)
     cost_usage_t u = {.prompt_tokens = r->prompt_tokens > 0 ? r->prompt_tokens : 0,
                       .completion_tokens = r->completion_tokens > 0 ? r->completion_tokens : 0,
                       .cache_read_tokens = r->cached_tokens > 0 ? r->cached_tokens : 0,
+                      .cache_write_tokens = r->cache_write_tokens > 0 ? r->cache_write_tokens : 0,
                       .input_only = r->endpoint == GANTRY_EP_EMBEDDINGS};
     cost_breakdown_t b;
     if (cost_of(p, &ov, &u, &b) != 0)

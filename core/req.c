@@ -259,6 +259,8 @@ void req_take_usage(req_t *r, const cJSON *u)
     const cJSON *d = cJSON_GetObjectItemCaseSensitive(u, "prompt_tokens_details");
     if ((v = usage_num(d, "cached_tokens")) >= 0)
         r->cached_tokens = v;
+    if ((v = usage_num(u, "cache_creation_input_tokens")) >= 0)
+        r->cache_write_tokens = v; /* priced at the cache-write rate (cost.c) */
 }
 
 static void timer_closed(uv_handle_t *h)

@@ -153,6 +153,7 @@ struct gantry_req {
 
     int64_t t_start, t_up_start, t_up_total, t_first, t_end, start_unix_ms;
     int64_t prompt_tokens, completion_tokens, total_tokens, cached_tokens;
+    int64_t cache_write_tokens; /* usage.cache_creation_input_tokens (0 when not given) */
 
     struct gov_ctx *gov; /* governance: the caller's entities, limits and spend (gov_req.c) */
 

@@ -616,6 +616,8 @@ describe('governance: budget periods, alerts, retention, organizations and named
         assert.equal((await ask(gw, k.key)).status, 200);
         assert.equal((await ask(gw, k.key)).status, 400, 'spent');
         await sleep(2300);
+        const info = await get(gw, `/key/info?key=${k.key}`);
+        assert.equal(info.json.info.spend, 0, 'a new period shows no spend yet');
         assert.equal((await ask(gw, k.key)).status, 200, 'a new period');
     });
 
