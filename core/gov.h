@@ -99,6 +99,7 @@ typedef struct gov_ctx {
         rl_ticket_t ticket;
     } subj[12];
     int64_t cost;               /* this request's cost, nano-dollars, once known */
+    bool charged;               /* cost added to the cells (gov_charge) */
 } gov_ctx_t;
 
 /* ---- set-up (main thread) ---- */
@@ -159,6 +160,9 @@ bool gov_model_visible(req_t *r, const char *group);
 bool gov_admit(req_t *r);
 /* Response headers (x-ratelimit-*) for the request. */
 void gov_headers(req_t *r);
+/* The answer is complete (before its last bytes go out): add its cost to the spend of every
+ * entity, so the caller's next request already sees it.  Once per request. */
+void gov_charge(req_t *r);
 /* The request ended: spend, settle tokens, release parallel slots, drop references. */
 void gov_finish(req_t *r);
 

@@ -612,21 +612,15 @@ static int64_t cost_nusd(req_t *r)
     return (int64_t)(b.total * GOV_NUSD + 0.5);
 }
 
-void gov_finish(req_t *r)
+void gov_charge(req_t *r)
 {
     gov_ctx_t *g = r->gov;
-    bool on = store_is_open() && r->gen->cfg->master_key != NULL && gov_snap(r->w) != NULL;
-    int64_t cost = on || g != NULL ? cost_nusd(r) : 0;
-    if (g != NULL) {
-        int64_t now = unix_ms();
-        rl_table_t *limiter = atomic_load(&limiter_);
-        for (unsigned i = 0; g->counted && i < g->nsubj; i++) {
-            int64_t used = (r->prompt_tokens > 0 ? r->prompt_tokens : 0) +
-                           (r->completion_tokens > 0 ? r->completion_tokens : 0);
-            rl_settle(limiter, g->subj[i].name, &g->subj[i].ticket, used, now);
-            rl_release(limiter, g->subj[i].name, &g->subj[i].ticket, now);
-        }
-        g->cost = cost;
+    if (g == NULL || g->charged)
+        return;
+    g->charged = true;
+    int64_t cost = cost_nusd(r);
+    g->cost = cost;
+    {
         gov_cell_t *mc = cost > 0 && r->group ? model_cell(g->ent[GOV_KEY], r->group->name) : NULL;
         if (mc != NULL)
             atomic_fetch_add(&mc->spend, cost);
@@ -639,6 +633,24 @@ void gov_finish(req_t *r)
                 atomic_fetch_add(&payers[k]->cell->total, cost);
                 gov_alert_check(payers[k], before, before + cost);
             }
+        }
+    }
+}
+
+void gov_finish(req_t *r)
+{
+    gov_ctx_t *g = r->gov;
+    bool on = store_is_open() && r->gen->cfg->master_key != NULL && gov_snap(r->w) != NULL;
+    gov_charge(r); /* when the answer did not get there (failures, client gone) */
+    int64_t cost = g != NULL ? g->cost : on ? cost_nusd(r) : 0;
+    if (g != NULL) {
+        int64_t now = unix_ms();
+        rl_table_t *limiter = atomic_load(&limiter_);
+        for (unsigned i = 0; g->counted && i < g->nsubj; i++) {
+            int64_t used = (r->prompt_tokens > 0 ? r->prompt_tokens : 0) +
+                           (r->completion_tokens > 0 ? r->completion_tokens : 0);
+            rl_settle(limiter, g->subj[i].name, &g->subj[i].ticket, used, now);
+            rl_release(limiter, g->subj[i].name, &g->subj[i].ticket, now);
         }
     }
     /* Only requests that reached the model pipeline are spend (not management calls). */

@@ -472,6 +472,7 @@ static void send_response(req_t *r)
     if (r->hist != NULL)
         hist_finish(r);
     cache_response(r); /* stores the answer, or reports a hit as costing nothing */
+    gov_charge(r);     /* before the client can send its next request */
     if (r->resp_raw != NULL && r->api->native) {
         /* The upstream's answer, untouched by any plugin: send its bytes as they came. */
         r->phase = PH_SENT;
@@ -1046,6 +1047,7 @@ void pipe_stream_end(req_t *r)
         hist_finish(r); /* before the last bytes go out: see send_response() */
     if (r->cache_store && !r->failed)
         cache_stream_done(r);
+    gov_charge(r); /* the final usage is in: before the last bytes go out */
     buf_t b = {0};
     r->api->stream_end(r, &b);
     r->phase = PH_SENT;
