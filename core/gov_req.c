@@ -60,10 +60,11 @@ static h2o_iovec_t credential(req_t *r)
 
 /* ---- auth ---- */
 
+/* In the request's arena: no malloc of its own on the hot path, gone with the request. */
 static gov_ctx_t *ctx_new(req_t *r)
 {
-    if (r->gov == NULL)
-        r->gov = calloc(1, sizeof *r->gov);
+    if (r->gov == NULL && (r->gov = arena_alloc(&r->arena, sizeof *r->gov)) != NULL)
+        memset(r->gov, 0, sizeof *r->gov);
     return r->gov;
 }
 
@@ -660,8 +661,7 @@ void gov_finish(req_t *r)
         for (int k = 0; k < GOV_NKINDS; k++)
             gov_unref(g->ent[k]);
         gov_unref(g->cust_budget);
-        free(g);
-        r->gov = NULL;
+        r->gov = NULL; /* the arena frees it */
     }
 }
 
